@@ -1,0 +1,94 @@
+"""The one model family of the study: a multi-layer perceptron on flattened 28x28 images."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .data import IMAGE_SIZE, N_CLASSES
+
+
+class Dropout(nn.Module):
+    """Inverted dropout, the same computation as ``nn.Dropout``.
+
+    It draws its mask with ``bernoulli_`` from the global generator, a stream that
+    :mod:`fmnist_helpers.multiseed` reproduces seed by seed, so K models trained together
+    get exactly the masks that K separate runs would.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        mask = torch.empty_like(x).bernoulli_(1.0 - self.p)
+        return x * mask / (1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def build_mlp(
+    n_linear: int = 3,
+    hidden: int = 10,
+    batch_norm: bool = False,
+    dropout: float = 0.0,
+) -> nn.Sequential:
+    """Build flatten -> [linear -> ReLU -> (batch norm) -> (dropout)] * (n_linear - 1) -> linear.
+
+    ``n_linear`` counts every linear layer, the classifier included, as the study does
+    (its "shallow" network has 3, its "deeper" one 8). Batch norm and dropout follow each
+    hidden activation, in that order, as in the study's mixed model.
+    """
+    if int(n_linear) != n_linear or n_linear < 1:
+        raise ValueError(f"n_linear must be a whole number >= 1, got {n_linear}")
+    if int(hidden) != hidden or hidden < 1:
+        raise ValueError(f"hidden width must be a whole number >= 1, got {hidden}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if batch_norm and n_linear < 2:
+        raise ValueError("batch norm needs at least one hidden layer (n_linear >= 2)")
+    layers: list[nn.Module] = [nn.Flatten()]
+    width_in = IMAGE_SIZE * IMAGE_SIZE
+    for _ in range(n_linear - 1):
+        layers += [nn.Linear(width_in, hidden), nn.ReLU()]
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(hidden))
+        if dropout > 0:
+            layers.append(Dropout(dropout))
+        width_in = hidden
+    layers.append(nn.Linear(width_in, N_CLASSES))
+    return nn.Sequential(*layers)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def linear_layers(model: nn.Module) -> list[nn.Linear]:
+    """The model's linear layers, input side first."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def weight_penalty(
+    model: nn.Module, l1: float = 0.0, l2: float = 0.0, l2_first: float = 0.0
+) -> torch.Tensor:
+    """The penalty added to the loss: ``l1 * sum|W| + l2 * sum W^2 + l2_first * sum W_1^2``.
+
+    Sums run over the weight matrices of the linear layers (biases and batch-norm
+    parameters are not penalised); ``W_1`` is the first linear layer.
+    """
+    weights = [layer.weight for layer in linear_layers(model)]
+    total = weights[0].new_zeros(())
+    if l1:
+        total = total + l1 * sum(w.abs().sum() for w in weights)
+    if l2:
+        total = total + l2 * sum(w.pow(2).sum() for w in weights)
+    if l2_first:
+        total = total + l2_first * weights[0].pow(2).sum()
+    return total
