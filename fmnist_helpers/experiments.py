@@ -131,6 +131,33 @@ STUDY: dict[str, Experiment] = {
 }
 
 
+def _readings() -> dict[str, Experiment]:
+    """Other readings of what the study leaves open, tried against its table (issue: readings).
+
+    * "same as the shallow one": the variants may have had 50 hidden units, not 10 (the study
+      says its hidden layers have "10 or 50 neurons based on the definition of the model").
+    * early stopping: how loose the rule must be to run the study's 16 and 38 epochs.
+    """
+    out = {}
+    for name in ("dropout", "early_stopping", "early_stopping_val", "batch_norm", "l1", "l2",
+                 "l1_l2"):
+        base = STUDY[name]
+        out[f"{name}_w50"] = base.replace(
+            name=f"{name}_w50", title=base.title + " (50 units)", hidden=50,
+            notes="Reading: 'same as the shallow one' built with 50 hidden units.")
+    for delta in (0.001, 0.0001):
+        for name, hidden in (("early_stopping", 10), ("early_stopping", 50), ("mixed", 50)):
+            tag = f"{name}_w{hidden}_delta{delta:g}"
+            out[tag] = STUDY[name].replace(
+                name=tag, title=f"{STUDY[name].title} ({hidden} units, min_delta {delta:g})",
+                hidden=hidden, min_delta=delta,
+                notes=f"Reading: early stopping needs a fall of only {delta:g} in test loss.")
+    return out
+
+
+READINGS: dict[str, Experiment] = _readings()
+
+
 @dataclass(frozen=True)
 class PaperResult:
     """A row of the study's results table (its numbers, not ours)."""
@@ -195,10 +222,12 @@ def get_experiment(name: str | Experiment) -> Experiment:
     """Look up a named experiment of the study (or pass an :class:`Experiment` through)."""
     if isinstance(name, Experiment):
         return name
-    try:
+    if name in STUDY:
         return STUDY[name]
-    except KeyError:
-        raise KeyError(f"unknown experiment {name!r}; choose one of: {', '.join(STUDY)}") from None
+    if name in READINGS:
+        return READINGS[name]
+    raise KeyError(f"unknown experiment {name!r}; choose one of: {', '.join(STUDY)} "
+                   f"(or a reading: {', '.join(READINGS)})")
 
 
 @functools.lru_cache(maxsize=2)
