@@ -1,0 +1,152 @@
+"""The playground driven through its widgets, on the quick subset of the real data."""
+
+import time
+
+import pytest
+
+from fmnist_helpers import widgets
+from fmnist_helpers.experiments import STUDY, effective_epochs
+from fmnist_helpers.train import TrainingDiverged
+from fmnist_helpers.widgets import FOCUS, Playground, playground
+
+TIMEOUT = 120  # generous: the test machine may be busy
+
+
+@pytest.fixture(autouse=True)
+def quick_env(monkeypatch, quick_data):
+    monkeypatch.setenv("FMNIST_QUICK", "1")
+
+
+def _image(output) -> str:
+    (image,) = [o["data"]["image/png"] for o in output.outputs if "image/png" in o["data"]]
+    return image
+
+
+def test_presets_fill_every_knob():
+    for name, experiment in STUDY.items():
+        pg = playground(name)
+        assert pg.quick  # from FMNIST_QUICK
+        assert pg.experiment() == experiment.replace(epochs=effective_epochs(experiment, True))
+    pg = playground("deeper")
+    pg.preset.value = "mixed"
+    assert (pg.depth.value, pg.width.value, pg.batch_norm.value, pg.dropout.value) == (
+        4, 50, True, 0.2)
+    assert pg.early_stopping.value == "test" and pg.epochs.value == 4
+
+
+def test_train_through_the_widgets_draws_curves_and_fills_the_table():
+    pg = playground("shallow", focus="depth")
+    assert "quick subset" in pg.data_note
+    assert pg.plot_output.outputs == () and pg.table_output.outputs == ()
+    pg.depth.value, pg.width.value, pg.epochs.value = 4, 16, 2
+    pg.train_button.click()
+    assert pg.wait(TIMEOUT), "the run did not finish"
+    assert pg.error is None, pg.error
+    (run,) = pg.runs
+    assert len(run.history) == 2 and run.outcome == "finished"
+    assert run.experiment.n_linear == 4 and run.experiment.hidden == 16
+    assert run.label == "1. shallow: depth 4, width 16"
+    first_plot = _image(pg.plot_output)
+    assert len(pg.runs_frame()) == 1
+    assert "<td>shallow</td>" in pg.table_output.outputs[0]["data"]["text/html"]
+    assert "finished" in pg.status.value
+    assert not pg.train_button.disabled and pg.stop_button.disabled
+
+    pg.dropout.value = 0.5
+    pg.train_button.click()
+    assert pg.wait(TIMEOUT) and pg.error is None, pg.error
+    assert len(pg.runs) == 2 and len(pg.runs_frame()) == 2
+    assert list(pg.runs_frame()["dropout"]) == [0.0, 0.5]
+    assert _image(pg.plot_output) != first_plot  # redrawn for the new run
+    assert _image(pg.table_output)  # the overlay of both runs
+
+
+def test_stop_ends_the_run_between_batches_and_keeps_the_weights():
+    pg = playground("shallow")
+    pg.epochs.value = 50
+    pg.train_button.click()
+    deadline = time.monotonic() + TIMEOUT
+    while pg.progress.value == 0 and pg.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pg.stop_button.click()
+    assert pg.wait(TIMEOUT), "Stop did not end the run"
+    (run,) = pg.runs
+    assert run.history.interrupted and len(run.history) < 50
+    assert run.outcome == "stopped by you" and "stopped by you" in pg.status.value
+    assert 0 <= run.test_acc <= 1 and len(pg.runs_frame()) == 1
+    assert run.model is not None and not pg.running
+
+
+def test_invalid_combinations_are_out_of_reach():
+    pg = playground("shallow")
+    assert pg.width.min == 1 and pg.depth.min == 1 and pg.dropout.max < 1
+    pg.dropout.value = 1.0
+    assert pg.dropout.value == widgets.MAX_DROPOUT
+    pg.depth.value = 1
+    pg.batch_norm.value = True  # batch norm needs a hidden layer
+    assert pg.depth.min == 2 and pg.depth.value == 2
+    assert "depth set to 2" in pg.status.value
+    pg.depth.value = 1
+    assert pg.depth.value == 2
+    pg.batch_norm.value = False
+    pg.depth.value = 1
+    assert pg.experiment().n_linear == 1  # a plain linear classifier is allowed
+    with pytest.raises(ValueError, match="unknown focus"):
+        playground(focus="colour")
+    with pytest.raises(ValueError, match="unknown preset"):
+        playground("tiny")
+
+
+def test_training_error_is_shown_in_the_status(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise TrainingDiverged("the loss became nan at epoch 1, batch 3: training diverged.")
+
+    monkeypatch.setattr(widgets, "train", diverge)
+    pg = playground("shallow")
+    pg.train_button.click()
+    assert pg.wait(TIMEOUT)
+    assert isinstance(pg.error, TrainingDiverged)
+    assert "TrainingDiverged" in pg.status.value and "diverged" in pg.status.value
+    assert pg.runs == [] and not pg.train_button.disabled
+
+
+def test_focus_puts_the_sections_knobs_first_and_displays_itself():
+    for focus, (names, _) in FOCUS.items():
+        pg = playground(focus=focus)
+        box = next(c for c in pg.widget.children if "fmnist-focus" in c._dom_classes)
+        assert box.children[1:] == tuple(getattr(pg, n) for n in names)
+    pg = playground("deeper", focus="depth")
+    assert "depth" in pg.widget.children[2].children[0].value
+    assert "application/vnd.jupyter.widget-view+json" in pg._repr_mimebundle_()
+    assert isinstance(pg, Playground)
+
+
+def test_try_it_cells_open_a_playground_preset_to_the_section(tmp_path):
+    import nbformat
+
+    from fmnist_helpers.try_it import TRY_IT, add_try_it, try_it_sources
+
+    for section, (preset, _) in TRY_IT.items():
+        _, code = try_it_sources(section)
+        namespace: dict = {}
+        exec(code.replace("playground(", "pg = playground("), namespace)
+        assert namespace["pg"].preset.value == preset and namespace["pg"].focus == section
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Early stopping"),
+                                         nbformat.v4.new_markdown_cell("---\nPrevious: ...")])
+    path = tmp_path / "04_early_stopping.ipynb"
+    nbformat.write(nb, path)
+    assert add_try_it(path) and not add_try_it(path)  # once only
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.cell_type for c in cells] == ["markdown", "markdown", "code", "markdown"]
+    assert cells[2].source.endswith('playground("early_stopping", focus="early stopping")')
+    assert cells[3].source.startswith("---")
+
+
+def test_early_stopping_on_a_validation_split_through_the_widgets():
+    pg = playground("early_stopping_val")
+    assert pg.early_stopping.value == "validation" and pg.epochs.value == 4
+    pg.train_button.click()
+    assert pg.wait(TIMEOUT) and pg.error is None, pg.error
+    (run,) = pg.runs
+    assert 1 <= len(run.history) <= 4 and "val_loss" in run.history.rows[0]
+    assert run.experiment.early_stopping == "validation"
