@@ -266,6 +266,17 @@ def _write_atomic(path: Path, payload: dict) -> None:
     os.replace(f.name, path)
 
 
+def load_cached(path: Path) -> Result | None:
+    """The cached result at ``path``; None when absent or unreadable (which is then deleted)."""
+    if not path.is_file():
+        return None
+    try:
+        return Result.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError):
+        path.unlink()  # unreadable or an older format: it will be trained again
+        return None
+
+
 def split_for(experiment: Experiment, data: FashionMNIST, seed: int):
     """The data a run trains on, and its validation split when it stops on validation."""
     if experiment.early_stopping != "validation":
@@ -295,11 +306,9 @@ def run_experiment(
     epochs = effective_epochs(experiment, quick, epochs)
     dev = pick_device(device)
     path = cache_path(experiment, seed, epochs, quick, dev.type)
-    if cache and path.is_file():
-        try:
-            return Result.from_dict(json.loads(path.read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            path.unlink()  # unreadable (older format): train again
+    cached = load_cached(path) if cache else None
+    if cached is not None:
+        return cached
     data, validation = split_for(experiment, get_data(quick), seed)
     torch.manual_seed(seed)
     model = experiment.build()

@@ -168,7 +168,7 @@ def test_no_source_lists_what_was_tried_and_the_fixes(tmp_path, monkeypatch):
 def test_debian_package_is_decoded_into_torchvision_layout(tmp_path, monkeypatch):
     monkeypatch.delenv("FMNIST_DATA_DIR", raising=False)
     monkeypatch.setattr(fdata, "PROJECT_DATA_DIR", tmp_path / "project")
-    d = load_fashion_mnist()
+    d = load_fashion_mnist(quick=False)  # the whole test set, even under FMNIST_QUICK=1
     assert "Debian package" in d.source
     raw = tmp_path / "project" / "FashionMNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir()) == sorted(FILES)
