@@ -1,0 +1,440 @@
+"""Execute every notebook and write the HTML report.
+
+    python -m fmnist_helpers.report [--quick] [--out DIR] [--update-notebooks] [--only 00 08]
+
+Each notebook in ``notebooks/`` (``NN_name.ipynb``, in order) runs in a fresh kernel on this
+Python interpreter. Right after it finishes, its executed copy goes to ``OUT/notebooks/`` and a
+self-contained HTML page (images embedded, widgets drawn from their saved state, nothing fetched
+from the network) to ``OUT/``, so a later failure loses nothing. Then ``OUT/index.html`` gets the
+summary table from the results cache and links to every page. ``--quick`` runs the kernels with
+``FMNIST_QUICK=1`` and writes to ``report-quick/``; ``--update-notebooks`` writes the executed
+outputs, stripped of volatile metadata, back into ``notebooks/`` (the committed outputs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import copy
+import hashlib
+import html
+import io
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbformat import NotebookNode
+from traitlets import default
+
+from .static_widgets import WIDGET_STATE, StaticWidgetPreprocessor
+
+__all__ = ["StaticWidgetPreprocessor", "main", "run_report", "export_html", "strip_volatile"]
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = ROOT / "notebooks"
+ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
+CELL_TIMEOUT = 4 * 3600  # seconds; a cell may train a missing experiment at full settings
+
+# The lab template, minus the scripts it would fetch from a CDN (require.js, MathJax):
+# the pages must open offline. The notebooks write no LaTeX, and widgets are static HTML.
+PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block body_header -%}
+{{ super() }}
+<nav style="padding:8px 16px;font-family:sans-serif"><a href="index.html">&larr; all sections
+of the report</a></nav>
+{%- endblock body_header -%}
+"""
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook stopped with an error; the message names the notebook and the cell."""
+
+
+@dataclass
+class NotebookRun:
+    """How one notebook went: ``status`` is "ok", "failed" or "not run"."""
+
+    path: Path
+    title: str
+    status: str = "not run"
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def page(self) -> str:
+        return self.path.stem + ".html"
+
+
+class ThisPythonKernelSpecs(KernelSpecManager):
+    """Resolve every kernel name to ipykernel on this very interpreter (the venv's python), so
+    the notebooks import the same ``fmnist_helpers`` and torch as the report, whatever other
+    ``python3`` kernels the user has installed."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(
+            # the kernel's own log: errors only (not its note that local TCP is unencrypted)
+            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                  "--log-level=ERROR"],
+            display_name="Python 3 (ipykernel)", language="python", resource_dir=str(ROOT),
+        )
+
+
+class ThisPythonKernelManager(KernelManager):
+    """A kernel manager that starts :class:`ThisPythonKernelSpecs` kernels."""
+
+    @default("kernel_spec_manager")
+    def _specs(self) -> KernelSpecManager:
+        return ThisPythonKernelSpecs(parent=self)
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the ``with`` block (kernels started inside inherit them)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the working directory when it lies below it (for messages)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def find_notebooks(directory: Path = NOTEBOOKS_DIR, only: list[str] | None = None) -> list[Path]:
+    """The report's notebooks (``NN_*.ipynb``) in reading order; ``only`` keeps name prefixes."""
+    found = sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        found = [p for p in found if any(p.name.startswith(prefix) for prefix in only)]
+        if not found:
+            raise SystemExit(f"--only {' '.join(only)}: no notebook in {directory} starts so.")
+    if not found:
+        raise SystemExit(f"{directory}: no notebook named NN_*.ipynb to execute.")
+    return found
+
+
+def notebook_title(nb) -> str:
+    """The first Markdown heading of a notebook, without its hashes."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Volatile metadata
+# ---------------------------------------------------------------------------------------------
+
+def strip_volatile(nb: NotebookNode, key: str = "") -> NotebookNode:
+    """A copy of ``nb`` without what changes on every run: execution timestamps, the kernel's
+    Python version, memory addresses in plain-text reprs, random widget model ids (renumbered
+    from ``key`` in order of appearance). Execution counts and outputs stay."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        for name in ("execution", "ExecuteTime"):
+            cell.metadata.pop(name, None)
+        for output in cell.get("outputs", []):
+            plain = output.get("data", {}).get("text/plain")
+            if isinstance(plain, str):  # "<... Styler at 0x7f82788d8910>": an address
+                output.data["text/plain"] = ADDRESS.sub(" at 0x...>", plain)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    nb.metadata.pop("papermill", None)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                 "name": "python3"}
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state")
+    if not state:
+        return nb
+    ids = {old: hashlib.sha256(f"{key}:{i}".encode()).hexdigest()[:32]
+           for i, old in enumerate(state)}
+    text = json.dumps(nb)
+    for old, new in ids.items():
+        text = text.replace(old, new)
+    return nbformat.from_dict(json.loads(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Executing and exporting
+# ---------------------------------------------------------------------------------------------
+
+def execute(path: Path, quick: bool, timeout: int = CELL_TIMEOUT) -> NotebookNode:
+    """Run one notebook in a fresh kernel; return it executed.
+
+    On an error the partly executed notebook (outputs so far, the error included) is attached
+    to the :class:`NotebookFailed` as ``.nb``.
+    """
+    from tqdm.auto import tqdm
+
+    nb = nbformat.read(path, as_version=4)
+    n_code = sum(c.cell_type == "code" for c in nb.cells)
+    bar = tqdm(total=n_code, desc=f"  {path.name}", unit="cell", leave=False, file=sys.stderr,
+               disable=None)  # a bar on a terminal, silence in a log
+    current: dict = {"index": None}
+
+    def on_start(cell, cell_index, **_):
+        current["index"] = cell_index
+
+    def on_done(cell, cell_index, **_):
+        bar.update(1)
+
+    client = NotebookClient(
+        nb, kernel_name="python3", kernel_manager_class=ThisPythonKernelManager,
+        timeout=timeout, store_widget_state=True, record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+        on_cell_start=on_start, on_cell_executed=on_done,
+    )
+    try:
+        with environment(FMNIST_QUICK="1" if quick else "0"):
+            client.execute()
+    except Exception as e:
+        client.set_widgets_metadata()
+        index = current["index"]
+        if isinstance(e, CellExecutionError):
+            what = f"{e.ename}: {e.evalue}"
+        else:
+            what = f"{type(e).__name__}: {e}".strip()
+        if index is None:
+            where = "starting the kernel"
+        else:
+            count = nb.cells[index].get("execution_count")
+            where = f"cell {index + 1}" + (f" (In [{count}])" if count else "")
+        failure = NotebookFailed(f"{relative(path)}, {where}: {what}")
+        failure.nb = nb
+        failure.detail = str(e)
+        raise failure from e
+    finally:
+        bar.close()
+    return nb
+
+
+def export_html(nb: NotebookNode, dest: Path, title: str = "") -> Path:
+    """Write ``nb`` as one self-contained HTML page: images embedded, widgets static."""
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", template_file="fmnist_page.html.j2",
+                            extra_loaders=[DictLoader({"fmnist_page.html.j2": PAGE_TEMPLATE})],
+                            embed_images=True)
+    exporter.register_preprocessor(StaticWidgetPreprocessor, enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or
+                                                                        dest.stem}})
+    # links between the notebooks ("Next: 02_width.ipynb") lead to the pages instead
+    body = re.sub(r'href="(\d\d_[^"/]+)\.ipynb"', r'href="\1.html"', body)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    _write(dest, body)
+    return dest
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _save(nb, run: NotebookRun, out: Path) -> None:
+    clean = strip_volatile(nb, run.path.stem)
+    (out / "notebooks").mkdir(parents=True, exist_ok=True)
+    _write(out / "notebooks" / run.path.name, nbformat.writes(clean))
+    export_html(clean, out / run.page, run.title)
+
+
+# ---------------------------------------------------------------------------------------------
+# The index page
+# ---------------------------------------------------------------------------------------------
+
+INDEX_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1150px; margin: 2em auto; padding: 0 1em;
+       line-height: 1.5; color: #1d1d1f; background: #fff; }
+a { color: #0b62c4; }
+table { border-collapse: collapse; font-size: 0.86em; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; }
+th { background: #f2f2f2; }
+td:first-child, th:first-child, td:nth-child(2) { text-align: left; }
+.failed { color: #c62828; font-weight: bold; }
+.muted { color: #666; }
+img { max-width: 100%; background: #fff; }
+@media (prefers-color-scheme: dark) {
+  body { color: #e6e6e6; background: #1e1e1e; }
+  a { color: #7ab7ff; }
+  th { background: #2d2d2d; }
+  th, td { border-color: #555; }
+  .muted { color: #aaa; }
+}
+"""
+
+
+def _figure_tag(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    data = base64.b64encode(buf.getvalue()).decode()
+    alt = "test accuracy per model, ours and the study's"
+    return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
+
+
+def summary_html(quick: bool) -> str:
+    """The comparison table, its summary sentences and chart, from the results cache."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from . import discuss, plots, tables
+
+    results = tables.cached_results(quick=quick)
+    if not results:
+        return ('<p class="muted">No finished run in the results cache yet: execute the '
+                "results notebook (08) to fill it.</p>")
+    table = tables.comparison_table(results)
+    fig = plots.plot_comparison(table)
+    chart = _figure_tag(fig)
+    plt.close(fig)
+    return (
+        markdown2html_mistune(discuss.summarize_table(table))
+        + tables.format_table(table).set_table_attributes('class="summary"').to_html()
+        + chart
+    )
+
+
+def write_index(out: Path, runs: list[NotebookRun], quick: bool) -> Path:
+    """``OUT/index.html``: the mode, links to every section, the summary table."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    from .discuss import mode_line
+
+    items = []
+    for run in runs:
+        name = html.escape(run.title or run.path.stem)
+        if run.status == "ok":
+            items.append(f'<li><a href="{run.page}">{name}</a> '
+                         f'<span class="muted">({run.seconds:.0f} s; '
+                         f'<a href="notebooks/{run.path.name}">notebook</a>)</span></li>')
+        elif run.status == "failed":
+            link = f'<a href="{run.page}">{name}</a>' if (out / run.page).exists() else name
+            items.append(f'<li>{link} <span class="failed">failed: '
+                         f"{html.escape(run.error)}</span></li>")
+        else:
+            items.append(f'<li>{name} <span class="muted">(not run)</span></li>')
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>MLPs on Fashion-MNIST: the report</title><style>{INDEX_CSS}</style></head>
+<body>
+<h1>Multi-layer perceptrons on Fashion-MNIST</h1>
+<p>A reproduction of a student study of small MLPs on Fashion-MNIST, one section per page.
+Every number on these pages was computed from our runs; the study's numbers are labelled as
+the study's.</p>
+{markdown2html_mistune(mode_line(quick))}
+<h2>Sections</h2>
+<ol start="0">{"".join(items)}</ol>
+<h2>All experiments</h2>
+{summary_html(quick)}
+<p class="muted">Written by <code>python -m fmnist_helpers.report{" --quick" * quick}</code>
+on {time.strftime("%Y-%m-%d %H:%M")}.</p>
+</body></html>
+"""
+    dest = out / "index.html"
+    _write(dest, page)
+    return dest
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+# ---------------------------------------------------------------------------------------------
+
+def run_report(
+    out: Path, quick: bool, notebooks: list[Path], update: bool = False,
+    timeout: int = CELL_TIMEOUT,
+) -> list[NotebookRun]:
+    """Execute ``notebooks`` in order, saving each as it ends; stop at the first failure."""
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [NotebookRun(p, notebook_title(nbformat.read(p, as_version=4))) for p in notebooks]
+    for i, run in enumerate(runs, 1):
+        print(f"[{i}/{len(runs)}] {relative(run.path)} ...", flush=True)
+        start = time.perf_counter()
+        try:
+            nb = execute(run.path, quick, timeout)
+        except NotebookFailed as e:
+            run.status, run.error = "failed", str(e)
+            run.seconds = time.perf_counter() - start
+            _save(e.nb, run, out)
+            print(e.detail, file=sys.stderr)
+            print(f"FAILED {e}", file=sys.stderr, flush=True)
+            break
+        run.status, run.seconds = "ok", time.perf_counter() - start
+        _save(nb, run, out)
+        if update:
+            _write(run.path, nbformat.writes(strip_volatile(nb, run.path.stem)))
+        note = ", outputs written back" if update else ""
+        print(f"      ok in {run.seconds:.1f} s -> {relative(out / run.page)}{note}", flush=True)
+    write_index(out, runs, quick)
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line; returns the exit status (1 when a notebook failed)."""
+    from .data import quick_mode
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fmnist_helpers.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="quick mode (FMNIST_QUICK=1 for the kernels); implied by "
+                             "FMNIST_QUICK=1 in the environment")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: report/, or report-quick/ with --quick)")
+    parser.add_argument("--update-notebooks", action="store_true",
+                        help="write the executed outputs back into the notebooks")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX",
+                        help="execute only the notebooks whose names start so (e.g. 00 08)")
+    parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR,
+                        help="folder of the notebooks (default: notebooks/)")
+    parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
+                        help=f"seconds one cell may run (default {CELL_TIMEOUT})")
+    args = parser.parse_args(argv)
+    quick = args.quick or quick_mode()
+    if quick and args.update_notebooks and args.notebooks.resolve() == NOTEBOOKS_DIR:
+        parser.error("--update-notebooks writes the committed outputs, which come from the "
+                     "full settings: run it without --quick (and with FMNIST_QUICK unset).")
+    os.environ["FMNIST_QUICK"] = "1" if quick else "0"  # this process reads the same cache
+    out = args.out or ROOT / ("report-quick" if quick else "report")
+    notebooks = find_notebooks(args.notebooks, args.only)
+    mode = "quick mode (FMNIST_QUICK=1)" if quick else "full settings"
+    print(f"Executing {len(notebooks)} notebooks at {mode} into {relative(out)}/")
+    start = time.perf_counter()
+    runs = run_report(out, quick, notebooks, args.update_notebooks, args.timeout)
+    failed = [r for r in runs if r.status == "failed"]
+    done = sum(r.status == "ok" for r in runs)
+    print(f"{done} of {len(runs)} notebooks executed in {time.perf_counter() - start:.0f} s; "
+          f"open {relative(out / 'index.html')}")
+    if failed:
+        print(f"report: stopped at {failed[0].error}\nThe notebooks executed before it are "
+              f"saved in {relative(out)}/.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The report command: notebooks executed in quick mode, HTML pages, index, failures, browser."""
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from fmnist_helpers import report
+from fmnist_helpers.experiments import STUDY, results_dir
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# The data, one section that trains with a progress bar, and the results (which trains every
+# missing run): the report command itself handles every notebook, this keeps the test short.
+SUBSET = ["00", "04", "08"]
+
+
+def seeded_cache(dest: Path, skip: tuple[str, ...] = ()) -> Path:
+    """A private results folder holding a copy of the quick runs already cached in this session
+    (``make test`` runs the notebooks first), except those named in ``skip``: a copy is loaded
+    exactly as a new training would have produced it, only faster."""
+    (dest / "quick").mkdir(parents=True)
+    for path in results_dir(quick=True).glob("*.json"):
+        if not path.name.startswith(skip):
+            shutil.copy(path, dest / "quick" / path.name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """``python -m fmnist_helpers.report --quick`` on a subset, into a private folder and cache.
+
+    Section 4's runs are never copied into the cache, so they train with their progress bars.
+    """
+    out = tmp_path_factory.mktemp("report")
+    cache = seeded_cache(tmp_path_factory.mktemp("results"), skip=("early_stopping",))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FMNIST_RESULTS_DIR", str(cache))
+        mp.delenv("FMNIST_PROGRESS", raising=False)  # the kernels show their progress bars
+        code = report.main(["--quick", "--out", str(out), "--only", *SUBSET])
+        yield code, out
+
+
+def pages(out: Path) -> list[Path]:
+    return sorted(out.glob("[0-9][0-9]_*.html"))
+
+
+def test_report_executes_the_notebooks(built):
+    code, out = built
+    assert code == 0
+    assert [p.name[:2] for p in pages(out)] == SUBSET
+    for name in SUBSET:
+        (nb_path,) = (out / "notebooks").glob(f"{name}_*.ipynb")
+        nb = nbformat.read(nb_path, as_version=4)
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in code_cells), f"{nb_path.name} not fully run"
+        assert not any(o.output_type == "error" for c in code_cells for o in c.outputs)
+        assert all("execution" not in c.metadata for c in nb.cells)  # no timestamps
+        assert "version" not in nb.metadata.get("language_info", {})
+        text = json.dumps(nb)
+        assert "Quick mode" in text  # the kernels ran with FMNIST_QUICK=1
+
+
+def test_pages_are_self_contained(built):
+    _, out = built
+    for page in pages(out):
+        html = page.read_text()
+        assert not re.search(r"<script[^>]+src=\"https?:", html), page.name
+        assert not re.search(r"<img[^>]+src=\"(?!data:)", html), page.name
+        assert 'href="index.html"' in html
+        assert "application/vnd.jupyter.widget-view+json" not in html
+    early = next(p for p in pages(out) if p.name.startswith("04")).read_text()
+    assert 'role="progressbar"' in early  # the training's tqdm bars, from the widget state
+    assert 'href="05_batch_norm.html"' in early  # notebook links point at the pages
+
+
+def test_index_has_the_summary_table_and_links(built):
+    _, out = built
+    html = (out / "index.html").read_text()
+    for page in pages(out):
+        assert f'href="{page.name}"' in html
+    for experiment in STUDY.values():
+        assert experiment.title in html
+    assert "paper test acc" in html and "Quick mode" in html
+    assert html.count("<tr") >= len(STUDY) + 1
+    assert "data:image/png;base64," in html  # the comparison chart, embedded
+
+
+def _notebook(path: Path, *sources: str) -> Path:
+    nb = new_notebook(cells=[new_markdown_cell(f"# {path.stem}")]
+                      + [new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_failure_names_notebook_and_cell_and_keeps_earlier_output(tmp_path, capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "00_fine.ipynb", "print('first notebook ran')")
+    _notebook(src / "01_broken.ipynb", "x = 1", "x / 0", "print('never')")
+    _notebook(src / "02_later.ipynb", "print('not reached')")
+    out = tmp_path / "out"
+    code = report.main(["--quick", "--notebooks", str(src), "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert re.search(r"01_broken\.ipynb, cell 3 \(In \[2\]\): ZeroDivisionError", err)
+    assert "first notebook ran" in (out / "00_fine.html").read_text()
+    broken = nbformat.read(out / "notebooks" / "01_broken.ipynb", as_version=4)
+    assert broken.cells[2].outputs[0].output_type == "error"  # saved up to the failure
+    assert (out / "01_broken.html").exists() and not (out / "02_later.html").exists()
+    index = (out / "index.html").read_text()
+    assert "failed" in index and "not run" in index
+
+
+def test_quick_outputs_never_overwrite_the_committed_ones(capsys):
+    with pytest.raises(SystemExit) as stop:
+        report.main(["--quick", "--update-notebooks"])
+    assert stop.value.code == 2 and "without --quick" in capsys.readouterr().err
+
+
+def test_update_notebooks_is_stable(tmp_path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    path = _notebook(src / "00_widget.ipynb",
+                     "import ipywidgets as w\nw.IntSlider(value=4, description='n')")
+    args = ["--quick", "--notebooks", str(src), "--out", str(tmp_path / "out"),
+            "--update-notebooks"]
+    assert report.main(args) == 0
+    first = path.read_text()
+    assert "application/vnd.jupyter.widget-state+json" in first  # outputs written back
+    assert report.main(args) == 0
+    assert path.read_text() == first  # a rerun changes nothing
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(),
+                    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install "
+                           "chromium, as `make setup` does)")
+def test_report_renders_in_chromium(built, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    _, out = built
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        tab = browser.new_page(viewport={"width": 1200, "height": 900})
+        for page in [out / "index.html", *pages(out)]:
+            tab.goto(page.as_uri())
+            tab.wait_for_load_state("load")
+            widths = tab.evaluate(
+                "[...document.images].map(i => i.complete ? i.naturalWidth : 0)")
+            assert widths and all(w > 0 for w in widths), f"{page.name}: images {widths}"
+            if page.name in ("index.html",) or page.name.startswith("08"):
+                rows = tab.locator("table tbody tr").count()
+                assert rows >= len(STUDY), f"{page.name}: {rows} table rows"
+                assert tab.locator("table").first.is_visible()
+            tab.screenshot(path=str(tmp_path / f"{page.stem}.png"), full_page=True)
+        browser.close()
+    assert len(list(tmp_path.glob("*.png"))) == len(pages(out)) + 1
