@@ -202,3 +202,150 @@ def check_claims(results: Iterable[Result]) -> pd.DataFrame:
         rows.append({"claim": "The wide network is the best model", "evidence": f"ours: {best}",
                      "verdict": "supported" if best == "wide" else "not supported"})
     return pd.DataFrame(rows)
+
+
+def describe_ranking(results: Iterable[Result]) -> str:
+    """A sentence on how well our ranking of the models agrees with the study's."""
+    tau, theirs, ours = ranking_agreement(results)
+    moved = [n for n in ours if theirs.index(n) != ours.index(n)]
+    return (
+        f"Kendall's tau between the study's ranking and ours (by mean exact test accuracy over "
+        f"{len(ours)} models) is **{tau:.2f}** (1 is the same order, 0 no relation). "
+        f"The study's best is `{theirs[0]}` and ours `{ours[0]}`; its worst `{theirs[-1]}` and "
+        f"ours `{ours[-1]}`. {len(moved)} of {len(ours)} models hold a different place."
+    )
+
+
+def base_of(reading: str) -> str:
+    """The study's experiment a reading varies (``dropout_w50`` -> ``dropout``)."""
+    from .experiments import STUDY
+
+    for name in sorted(STUDY, key=len, reverse=True):
+        if reading.startswith(name + "_"):
+            return name
+    raise KeyError(f"{reading!r} does not start with the name of a study experiment")
+
+
+def _distance(runs: list[Result], paper) -> float:
+    """How far our mean lies from the study's row: train (running) + test accuracy + epochs/100."""
+    n = len(runs)
+    train = sum(r.final["train_acc_running"] for r in runs) / n
+    test = sum(r.final["test_acc"] for r in runs) / n
+    epochs = sum(r.epochs_trained for r in runs) / n
+    gaps = abs(train - paper.train_acc) + abs(test - paper.test_acc)
+    return gaps + abs(epochs - paper.epochs) / 100
+
+
+def readings_table(literal: Iterable[Result], readings: Iterable[Result]) -> pd.DataFrame:
+    """Each reading against the literal configuration, both against the study's row.
+
+    ``distance`` adds the gaps in running train accuracy, test accuracy and epochs/100 to the
+    study's numbers; the reading with the smaller distance reproduces the study better.
+    """
+    base_groups = group_by_experiment(literal)
+    rows = []
+    for name, runs in group_by_experiment(readings).items():
+        base = base_of(name)
+        paper = PAPER.get(base)
+        if base not in base_groups or paper is None:
+            continue
+        lit = base_groups[base]
+        mean = mean_interval([r.final["test_acc"] for r in runs])
+        d_reading, d_literal = _distance(runs, paper), _distance(lit, paper)
+        rows.append({
+            "reading": name, "of": base, "seeds": len(runs),
+            "train acc (running)": sum(r.final["train_acc_running"] for r in runs) / len(runs),
+            "test acc": mean[0], "epochs": sum(r.epochs_trained for r in runs) / len(runs),
+            "paper train": paper.train_acc, "paper test": paper.test_acc,
+            "paper epochs": paper.epochs,
+            "literal test acc": sum(r.final["test_acc"] for r in lit) / len(lit),
+            "literal epochs": sum(r.epochs_trained for r in lit) / len(lit),
+            "distance (reading)": d_reading, "distance (literal)": d_literal,
+            "closer to the study": "reading" if d_reading < d_literal else "literal",
+        })
+    return pd.DataFrame(rows)
+
+
+def early_stopping_table(results: Iterable[Result]) -> pd.DataFrame:
+    """The study's early stopping (on the test set) beside the sound one (on validation)."""
+    groups = group_by_experiment(results)
+    rows = []
+    for name in ("early_stopping", "early_stopping_val", "shallow"):
+        if name not in groups:
+            continue
+        runs = groups[name]
+        mean, sd, lo, hi = mean_interval([r.final["test_acc"] for r in runs])
+        rule = runs[0].experiment.early_stopping
+        rows.append({
+            "experiment": name,
+            "watches": {"test": "test loss", "validation": "validation loss"}.get(rule, "-"),
+            "seeds": len(runs), "test acc": mean, "test acc sd": sd,
+            "epochs (mean)": sum(r.epochs_trained for r in runs) / len(runs),
+            "epochs (min-max)": f"{min(r.epochs_trained for r in runs)}-"
+                                f"{max(r.epochs_trained for r in runs)}",
+            "best epoch (mean)": _mean_best(runs),
+        })
+    return pd.DataFrame(rows)
+
+
+def _mean_best(runs: list[Result]) -> float:
+    best = [r.history.best_epoch for r in runs if r.history.best_epoch is not None]
+    return sum(best) / len(best) if best else math.nan
+
+
+def choices_table() -> pd.DataFrame:
+    """What each experiment sets where the study is silent, from the configurations' notes."""
+    from .experiments import STUDY
+
+    return pd.DataFrame(
+        [{"experiment": e.name, "lr": e.lr, "hidden": e.hidden, "choice and reason": e.notes}
+         for e in STUDY.values()]
+    ).set_index("experiment")
+
+
+def describe_readings(table: pd.DataFrame) -> str:
+    """Sentences, from :func:`readings_table`, on which readings reproduce the study better."""
+    if table.empty:
+        return "No reading has results yet."
+    lines = []
+    wide = table[table.reading.str.endswith("_w50")]
+    if len(wide):
+        closer = wide[wide["closer to the study"] == "reading"]
+        names = ", ".join(f"`{n}`" for n in closer["of"]) or "none"
+        lines.append(
+            f"Built with 50 hidden units instead of 10, {len(closer)} of {len(wide)} variants that "
+            f"the study describes as 'the same as the shallow one' land closer to its row "
+            f"({names})."
+        )
+    loose = table[table.reading.str.contains("_delta")]
+    for base in dict.fromkeys(loose["of"]):
+        rows = loose[loose["of"] == base]
+        best = rows.loc[(rows["epochs"] - rows["paper epochs"]).abs().idxmin()]
+        lines.append(
+            f"For `{base}` the study ran {best['paper epochs']:.0f} epochs; the literal rule "
+            f"stops after {best['literal epochs']:.1f} on average, and the reading closest in "
+            f"epochs is `{best['reading']}` with {best['epochs']:.1f} (test accuracy "
+            f"{best['test acc']:.4f} against the study's {best['paper test']:.4f})."
+        )
+    return "\n\n".join(lines)
+
+
+def paper_denominators() -> pd.DataFrame:
+    """Test the reading of the study's metrics on its own numbers.
+
+    If a test accuracy is correct / 10,000, times 10,000 it is a whole number. If it is the mean
+    of per-batch accuracies over 312 batches of 32 and one of 16, it equals (a + 2b) / 10,016
+    (a, b the hits in the full batches and in the last one), so times 10,016 it is whole.
+    The train accuracy over 1,875 full batches is hits / 60,000 either way.
+    """
+    rows = []
+    for name, p in PAPER.items():
+        rows.append({
+            "experiment": name, "paper test acc": p.test_acc,
+            "x 10,000": p.test_acc * 10_000, "x 10,016": p.test_acc * 10_016,
+            "paper train acc": p.train_acc, "train x 60,000": p.train_acc * 60_000,
+        })
+    table = pd.DataFrame(rows).set_index("experiment")
+    for col in ("x 10,000", "x 10,016", "train x 60,000"):
+        table[f"{col}: off a whole number by"] = (table[col] - table[col].round()).abs()
+    return table

@@ -28,6 +28,8 @@ CACHE_VERSION = 1  # bump when a change to the code changes the numbers
 QUICK_EPOCHS = 2  # quick mode: fixed-length runs train this many epochs...
 QUICK_MAX_EPOCHS = 4  # ...and early-stopping runs at most this many
 MAX_EPOCHS = 50  # cap for early-stopping runs (the study's longest ran 38)
+FULL_SEEDS = 5  # seeds per experiment in the full report (the study ran one)...
+QUICK_SEEDS = 2  # ...and in quick mode
 VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
 
 
@@ -234,6 +236,12 @@ def get_experiment(name: str | Experiment) -> Experiment:
 def get_data(quick: bool) -> FashionMNIST:
     """The dataset, loaded once per process (full, or the quick subset)."""
     return load_fashion_mnist(quick=quick)
+
+
+def default_seeds(quick: bool | None = None) -> list[int]:
+    """Seeds 0..4 in the full report, 0..1 in quick mode."""
+    quick = quick_mode() if quick is None else quick
+    return list(range(QUICK_SEEDS if quick else FULL_SEEDS))
 
 
 def effective_epochs(experiment: Experiment, quick: bool, epochs: int | None = None) -> int:

@@ -215,3 +215,36 @@ def plot_comparison(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
         title += "\n(quick mode: our runs are not comparable with the study's)"
     ax.set_title(title)
     return ax.figure
+
+
+def plot_seeds(results: Iterable, metric: str = "test_acc", ax: Axes | None = None) -> Figure:
+    """Every seed's last-epoch ``metric`` per model (dots), its mean, and the study's number.
+
+    Models are sorted by our mean, best on top; the study's reported value is an open diamond.
+    """
+    from .analysis import group_by_experiment
+    from .experiments import PAPER
+
+    groups = group_by_experiment(results)
+    means = {n: sum(r.final[metric] for r in rs) / len(rs) for n, rs in groups.items()}
+    order = sorted(groups, key=lambda n: means[n])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 0.45 * len(order) + 1.4), constrained_layout=True,
+                             facecolor="white")
+    for y, name in enumerate(order):
+        values = [r.final[metric] for r in groups[name]]
+        ax.scatter(values, [y] * len(values), color=TEST_STYLE["color"], alpha=0.6, s=25,
+                   label="our seeds" if y == 0 else None, zorder=3)
+        ax.plot([means[name]] * 2, [y - 0.3, y + 0.3], color=TEST_STYLE["color"], linewidth=2,
+                label="our mean" if y == 0 else None)
+        if name in PAPER:
+            paper = PAPER[name].train_acc if metric.startswith("train") else PAPER[name].test_acc
+            ax.scatter([paper], [y], marker="D", facecolors="none", edgecolors="black", s=45,
+                       label="the study's value", zorder=4)
+    ax.set_yticks(range(len(order)), [groups[n][0].experiment.title for n in order])
+    ax.set_xlabel(f"{metric.replace('_', ' ')}, last epoch")
+    ax.grid(alpha=0.3, axis="x")
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    ax.legend(unique.values(), unique.keys(), frameon=False, loc="lower right")
+    return ax.figure

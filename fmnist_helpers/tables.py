@@ -7,7 +7,6 @@ accuracy, as the study's table is. :func:`cached_results` loads finished runs wi
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 
@@ -21,9 +20,10 @@ from .experiments import (
     PaperResult,
     Result,
     cache_path,
+    default_seeds,
     effective_epochs,
     get_experiment,
-    run_experiment,
+    load_cached,
 )
 from .train import pick_device
 
@@ -141,27 +141,36 @@ def format_table(table: pd.DataFrame):
 
 def cached_results(
     names: Iterable[str] | None = None,
-    seeds: Iterable[int] = (0,),
+    seeds: Iterable[int] | None = None,
     quick: bool | None = None,
 ) -> list[Result]:
     """The finished runs found in the results cache (nothing is trained; missing runs are left
     out). ``names`` defaults to every experiment of the study."""
     quick = quick_mode() if quick is None else quick
+    seeds = default_seeds(quick) if seeds is None else list(seeds)
     device = pick_device().type
     found = []
     for name in names or STUDY:
         experiment = get_experiment(name)
+        epochs = effective_epochs(experiment, quick)
         for seed in seeds:
-            path = cache_path(experiment, seed, effective_epochs(experiment, quick), quick, device)
-            try:
-                found.append(Result.from_dict(json.loads(path.read_text())))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # not there yet, or unreadable: run_experiment would train it
+            result = load_cached(cache_path(experiment, seed, epochs, quick, device))
+            if result is not None:
+                found.append(result)
     return found
 
 
 def study_results(
-    names: Iterable[str] | None = None, seeds: Iterable[int] = (0,), quick: bool | None = None
+    names: Iterable[str] | None = None,
+    seeds: Iterable[int] | None = None,
+    quick: bool | None = None,
 ) -> list[Result]:
-    """Every run of the study: loaded from the cache, and trained only where it is missing."""
-    return [run_experiment(name, seed, quick=quick) for name in (names or STUDY) for seed in seeds]
+    """Every run of the study, several seeds each (default: 5, or 2 in quick mode).
+
+    Runs in the cache are loaded; the missing seeds of an experiment are trained together
+    with :func:`fmnist_helpers.multiseed.run_seeds`.
+    """
+    from .multiseed import run_seeds
+
+    seeds = default_seeds(quick) if seeds is None else list(seeds)
+    return [r for name in (names or STUDY) for r in run_seeds(name, seeds, quick=quick)]

@@ -79,3 +79,14 @@ def test_claims_are_judged_from_the_runs():
 def test_roughness():
     assert roughness(fake("shallow", 0, [0.8, 0.9, 0.8])) == pytest.approx(0.1)
     assert math.isnan(roughness(fake("shallow", 0, [0.8])))
+
+
+def test_the_studys_test_accuracies_are_per_batch_means():
+    """The reading of the study's metric, checked on its own table: every test accuracy is
+    a whole number of /10,016ths (per-batch mean) and not of /10,000ths (exact)."""
+    from fmnist_helpers.analysis import paper_denominators
+
+    t = paper_denominators()
+    assert (t["x 10,016: off a whole number by"] < 0.01).all()
+    assert (t["x 10,000: off a whole number by"] > 0.01).sum() >= 8
+    assert (t["train x 60,000: off a whole number by"] < 0.03).all()
