@@ -129,6 +129,7 @@ def test_truncated_gzip_is_named(tmp_path, monkeypatch):
 
 def test_bad_file_in_project_folder_is_caught_at_load(tmp_path, monkeypatch):
     """A decoded file damaged after preparation is still caught, not silently loaded."""
+    monkeypatch.delenv("FMNIST_DATA_DIR", raising=False)
     monkeypatch.setattr(fdata, "PROJECT_DATA_DIR", tmp_path / "project")
     _write_set(tmp_path / "src")
     fdata.prepare_raw_folder(tmp_path / "src", tmp_path / "project")
