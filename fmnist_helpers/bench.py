@@ -1,5 +1,7 @@
-"""Benchmarks: one epoch of the shallow model, the project's batching against the study's, and
-five seeds trained together against five separate runs.
+"""Benchmarks: the project's batching against the study's, and seeds trained together.
+
+One epoch of the shallow model fed from in-memory tensors against the study's ToTensor +
+DataLoader recipe; and five seeds trained together against five separate runs.
 
     python -m fmnist_helpers.bench [--repeats 3] [--seeds 5] [--threads N] [--device cpu]
                                    [--only batching|seeds]
@@ -91,7 +93,8 @@ def bench_seeds(repeats: int = 3, n_seeds: int = 5, device: str = "cpu") -> dict
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="epochs timed per path")
     parser.add_argument("--seeds", type=int, default=5, help="seeds trained together")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")

@@ -294,6 +294,29 @@ def split_for(experiment: Experiment, data: FashionMNIST, seed: int):
     return FashionMNIST(train_part, data.test, data.source, data.classes), val
 
 
+def train_experiment(
+    experiment: Experiment, data: FashionMNIST, seed: int, epochs: int, **train_options
+) -> tuple[torch.nn.Module, History, FashionMNIST]:
+    """Seed, build and train one experiment (no cache); return the model, history and data.
+
+    The returned data is what the model trained on: without the validation split, when the
+    experiment stops on one. ``train_options`` go to :func:`fmnist_helpers.train.train`.
+    """
+    data, validation = split_for(experiment, data, seed)
+    torch.manual_seed(seed)
+    model = experiment.build()
+    stopper = None
+    if experiment.early_stopping:
+        monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
+        stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
+    history = train(
+        model, data, epochs=epochs, lr=experiment.lr, l1=experiment.l1, l2=experiment.l2,
+        l2_first=experiment.l2_first, early_stopping=stopper, validation=validation, seed=seed,
+        **train_options,
+    )
+    return model, history, data
+
+
 def run_experiment(
     name: str | Experiment,
     seed: int = 0,
@@ -317,18 +340,10 @@ def run_experiment(
     cached = load_cached(path) if cache else None
     if cached is not None:
         return cached
-    data, validation = split_for(experiment, get_data(quick), seed)
-    torch.manual_seed(seed)
-    model = experiment.build()
-    stopper = None
-    if experiment.early_stopping:
-        monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
-        stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
     start = time.perf_counter()
-    history = train(
-        model, data, epochs=epochs, lr=experiment.lr, l1=experiment.l1, l2=experiment.l2,
-        l2_first=experiment.l2_first, early_stopping=stopper, validation=validation,
-        seed=seed, device=dev, progress=progress, desc=f"{experiment.name} (seed {seed})",
+    model, history, _ = train_experiment(
+        experiment, get_data(quick), seed, epochs, device=dev, progress=progress,
+        desc=f"{experiment.name} (seed {seed})",
     )
     result = Result(
         experiment, seed, quick, history, count_parameters(model),

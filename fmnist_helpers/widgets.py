@@ -24,10 +24,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .data import N_CLASSES, QUICK_TEST_PER_CLASS, QUICK_TRAIN_PER_CLASS, quick_mode
-from .experiments import MAX_EPOCHS, STUDY, Experiment, effective_epochs, get_data, split_for
+from .experiments import MAX_EPOCHS, STUDY, Experiment, effective_epochs, get_data, train_experiment
 from .models import count_parameters
 from .plots import plot_history, plot_overlay
-from .train import EarlyStopping, History, evaluate, train
+from .train import History, evaluate
 
 MAX_DEPTH = 10
 MAX_WIDTH = 256
@@ -311,21 +311,13 @@ class Playground:
     def _run(self, experiment: Experiment, seed: int, label: str) -> None:
         try:
             self._say(f"Run {label}: loading the data…")
-            data, validation = split_for(experiment, get_data(self.quick), seed)
-            torch.manual_seed(seed)
-            model = experiment.build()
-            stopper = None
-            if experiment.early_stopping:
-                monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
-                stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
+            data = get_data(self.quick)
             self._epoch = 1
             self._set_progress(0, 1, experiment.epochs)
             self._say(f"Run {label}: training on {len(data.train):,} images…")
             start = time.perf_counter()
-            history = train(
-                model, data, epochs=experiment.epochs, lr=experiment.lr, l1=experiment.l1,
-                l2=experiment.l2, l2_first=experiment.l2_first, early_stopping=stopper,
-                validation=validation, seed=seed, progress=False,
+            model, history, data = train_experiment(
+                experiment, data, seed, experiment.epochs, progress=False,
                 on_epoch=lambda h: self._epoch_done(h, label, experiment.epochs),
                 on_batch=lambda step, steps: self._batch_done(step, steps, experiment.epochs),
                 should_stop=self._stop.is_set,

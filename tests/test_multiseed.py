@@ -29,9 +29,9 @@ import torch
 from fmnist_helpers import experiments as ex
 from fmnist_helpers import multiseed
 from fmnist_helpers.data import FashionMNIST, Split
-from fmnist_helpers.experiments import STUDY, Experiment, run_experiment, split_for
+from fmnist_helpers.experiments import STUDY, Experiment, run_experiment, train_experiment
 from fmnist_helpers.multiseed import run_seeds, train_seeds
-from fmnist_helpers.train import EarlyStopping, TrainingDiverged, train
+from fmnist_helpers.train import TrainingDiverged
 
 LOSS_TOL = 1e-4
 LOSS_TOL_64 = 1e-6
@@ -68,16 +68,7 @@ def _float64(data: FashionMNIST) -> FashionMNIST:
 
 def _separate(experiment: Experiment, data: FashionMNIST, seed: int, epochs: int, device: str):
     """One seed the single-run way, as ``run_experiment`` trains it."""
-    data, validation = split_for(experiment, data, seed)
-    torch.manual_seed(seed)
-    model = experiment.build()
-    stopper = None
-    if experiment.early_stopping:
-        monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
-        stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
-    return train(model, data, epochs=epochs, lr=experiment.lr, l1=experiment.l1,
-                 l2=experiment.l2, l2_first=experiment.l2_first, early_stopping=stopper,
-                 validation=validation, seed=seed, device=device, progress=False)
+    return train_experiment(experiment, data, seed, epochs, device=device, progress=False)[1]
 
 
 def _assert_same_histories(together, separate, loss_tol):

@@ -101,7 +101,7 @@ def test_training_error_is_shown_in_the_status(monkeypatch):
     def diverge(*args, **kwargs):
         raise TrainingDiverged("the loss became nan at epoch 1, batch 3: training diverged.")
 
-    monkeypatch.setattr(widgets, "train", diverge)
+    monkeypatch.setattr(widgets, "train_experiment", diverge)
     pg = playground("shallow")
     pg.train_button.click()
     assert pg.wait(TIMEOUT)
