@@ -317,6 +317,15 @@ def describe_readings(table: pd.DataFrame) -> str:
             f"the study describes as 'the same as the shallow one' land closer to its row "
             f"({names})."
         )
+    penalties = table[table.reading.str.contains("_lr|_strength")]
+    if len(penalties):
+        closer = penalties[penalties["closer to the study"] == "reading"]
+        names = ", ".join(f"`{n}`" for n in closer["reading"]) or "none of them"
+        lines.append(
+            f"Of {len(penalties)} neighbours of our choice for the penalised models (another "
+            f"learning rate or strength), {len(closer)} land closer to the study's row than our "
+            f"choice does: {names}."
+        )
     loose = table[table.reading.str.contains("_delta")]
     for base in dict.fromkeys(loose["of"]):
         rows = loose[loose["of"] == base]
