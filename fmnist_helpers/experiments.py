@@ -70,6 +70,13 @@ class Experiment:
         skip = {"name", "title", "section", "notes"}
         return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
 
+    def early_stopper(self) -> EarlyStopping | None:
+        """A fresh early-stopping rule for one run, or None when the experiment has none."""
+        if not self.early_stopping:
+            return None
+        monitor = "test_loss" if self.early_stopping == "test" else "val_loss"
+        return EarlyStopping(self.patience, self.min_delta, monitor)
+
     def replace(self, **changes) -> Experiment:
         return dataclasses.replace(self, **changes)
 
@@ -318,13 +325,10 @@ def train_experiment(
     data, validation = split_for(experiment, data, seed)
     torch.manual_seed(seed)
     model = experiment.build()
-    stopper = None
-    if experiment.early_stopping:
-        monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
-        stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
     history = train(
         model, data, epochs=epochs, lr=experiment.lr, l1=experiment.l1, l2=experiment.l2,
-        l2_first=experiment.l2_first, early_stopping=stopper, validation=validation, seed=seed,
+        l2_first=experiment.l2_first, early_stopping=experiment.early_stopper(),
+        validation=validation, seed=seed,
         **train_options,
     )
     return model, history, data

@@ -322,10 +322,7 @@ def train_seeds(
         model = experiment.build().to(device)
         dropout_rng = torch.Generator(device=device)
         dropout_rng.set_state(_global_rng_state(device))
-        stopper = None
-        if experiment.early_stopping:
-            monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
-            stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
+        stopper = experiment.early_stopper()
         runs.append(_Seed(
             seed, model, dropout_rng, torch.Generator().manual_seed(seed),
             None if rows is None else rows.to(device),

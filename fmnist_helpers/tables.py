@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from .analysis import group_by_experiment
+from .analysis import group_by_experiment, mean_interval
 from .data import quick_mode
 from .experiments import (
     PAPER,
@@ -95,7 +95,7 @@ def comparison_table(
                     "seconds"):
             row[OURS[key]] = sum(r[key] for r in per_run) / len(per_run)
         tests = [r["test_acc"] for r in per_run]
-        row["test acc sd"] = _sd(tests)
+        row["test acc sd"] = mean_interval(tests)[1]
         ref = paper.get(name)
         row[PAPER_COLUMNS[0]] = ref.train_acc if ref else math.nan
         row[PAPER_COLUMNS[1]] = ref.test_acc if ref else math.nan
@@ -112,14 +112,6 @@ def comparison_table(
     table[OURS["n_params"]] = table[OURS["n_params"]].round().astype(int)
     table.attrs["quick"] = quick
     return table
-
-
-def _sd(values: list[float]) -> float:
-    n = len(values)
-    if n < 2:
-        return math.nan
-    mean = sum(values) / n
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
 
 
 def format_table(table: pd.DataFrame):
