@@ -1,13 +1,17 @@
-"""Helpers for the Fashion-MNIST MLP report: data, models, training, experiments, plots."""
+"""Helpers for the Fashion-MNIST MLP report: data, models, one training engine, runs, plots."""
 
-from .data import CLASSES, DataError, FashionMNIST, Split, load_fashion_mnist, quick_mode
-from .experiments import PAPER, STUDY, Experiment, Result, run_experiment, run_study
-from .models import build_mlp, count_parameters, weight_penalty
-from .train import EarlyStopping, History, TrainingDiverged, evaluate, pick_device, train
+from .data import CLASSES, DataError, FashionMNIST, Split, load_fashion_mnist
+from .engine import EarlyStopping, History, Member, Shape, pick_device, train_stack
+from .models import build_mlp, count_parameters
+from .runs import Result, run_experiment, run_seeds, study_results, train_runs
+from .settings import Settings, settings
+from .study import PAPER, READINGS, STUDY, Experiment
 
 __all__ = [
-    "CLASSES", "DataError", "FashionMNIST", "Split", "load_fashion_mnist", "quick_mode",
-    "PAPER", "STUDY", "Experiment", "Result", "run_experiment", "run_study",
-    "build_mlp", "count_parameters", "weight_penalty",
-    "EarlyStopping", "History", "TrainingDiverged", "evaluate", "pick_device", "train",
+    "CLASSES", "DataError", "FashionMNIST", "Split", "load_fashion_mnist",
+    "EarlyStopping", "History", "Member", "Shape", "pick_device", "train_stack",
+    "build_mlp", "count_parameters",
+    "Result", "run_experiment", "run_seeds", "study_results", "train_runs",
+    "Settings", "settings",
+    "PAPER", "READINGS", "STUDY", "Experiment",
 ]

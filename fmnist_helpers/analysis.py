@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .experiments import PAPER, Result
+from .runs import Result
+from .study import PAPER
 
 # Two-sided 95% quantiles of Student's t, by degrees of freedom (n_seeds - 1).
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
@@ -218,7 +219,7 @@ def describe_ranking(results: Iterable[Result]) -> str:
 
 def base_of(reading: str) -> str:
     """The study's experiment a reading varies (``dropout_w50`` -> ``dropout``)."""
-    from .experiments import STUDY
+    from .study import STUDY
 
     for name in sorted(STUDY, key=len, reverse=True):
         if reading.startswith(name + "_"):
@@ -295,7 +296,7 @@ def _mean_best(runs: list[Result]) -> float:
 
 def choices_table() -> pd.DataFrame:
     """What each experiment sets where the study is silent, from the configurations' notes."""
-    from .experiments import STUDY
+    from .study import STUDY
 
     return pd.DataFrame(
         [{"experiment": e.name, "lr": e.lr, "hidden": e.hidden, "choice and reason": e.notes}

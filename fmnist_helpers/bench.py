@@ -1,126 +1,173 @@
-"""Benchmarks: the project's batching against the study's, and seeds trained together.
+"""Benchmarks of the engine, each measured side by side in one process.
 
-One epoch of the shallow model fed from in-memory tensors against the study's ToTensor +
-DataLoader recipe; and five seeds trained together against five separate runs.
+    python -m fmnist_helpers.bench [--repeats 3] [--threads N] [--device cpu] [--json PATH]
+                                   [--only epoch seeds stack study]
 
-    python -m fmnist_helpers.bench [--repeats 3] [--seeds 5] [--threads N] [--device cpu]
-                                   [--only batching|seeds]
+* **epoch**: one epoch of the shallow model, the study's recipe (``ToTensor`` + ``DataLoader`` +
+  ``nn.Module`` + ``torch.optim.SGD``) against the engine with K = 1 (goal >= 5x);
+* **seeds**: 5 seeds of the shallow model in one stack against 1 alone, one epoch (goal <= 2x);
+* **stack**: the largest difference between a model's history trained alone and trained in a
+  stack with other experiments of its shape (goal: 0 on the CPU);
+* **study**: the report's whole training (every experiment and reading, every seed) by the
+  planner, against the same runs one by one with K = 1. Training them all one by one would take
+  hours, so one epoch of each experiment is timed with K = 1 and multiplied by the epochs each
+  of its runs trained in the planner's pass (goal >= 8x).
 
-Both measurements run their paths on the full training set, in one process, one after the
-other, alternating. The first prints study time / project time; the second times whole
-epochs (training and the per-epoch evaluation) of :func:`fmnist_helpers.multiseed.train_seeds`
-against :func:`fmnist_helpers.train.train`, seed by seed, and against a single seed.
+Paths alternate between repeats against drift; the medians are printed. ``--json PATH`` also
+writes ``epoch_speedup``, ``seeds5_over_1``, ``study_speedup`` and ``stack_max_abs_diff``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
-from .data import locate, minibatches
-from .experiments import STUDY, get_data
-from .models import build_mlp
-from .multiseed import train_seeds
-from .train import train
+from .data import locate
+from .engine import Member, train_stack
+from .runs import get_data, member_for, resolve, shape_of, train_runs
+from .settings import settings
+from .study import READINGS, STUDY
 
 
-def _epoch(model, optimizer, batches) -> float:
-    start = time.perf_counter()
-    for images, labels in batches:
-        loss = F.cross_entropy(model(images), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return time.perf_counter() - start
+def _alternate(paths: dict, repeats: int) -> dict[str, float]:
+    """Median seconds of each timed path, alternating the order between repeats."""
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for r in range(repeats):
+        for name in (list(paths) if r % 2 == 0 else list(reversed(paths))):
+            start = time.perf_counter()
+            paths[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
-def bench_batching(repeats: int = 3) -> dict:
-    """Seconds per epoch: in-memory tensors vs ``ToTensor`` + ``DataLoader(shuffle=True)``."""
+def _engine_epoch(seeds: list[int], device: str) -> None:
+    members = [Member(seed, epochs=1) for seed in seeds]
+    train_stack(shape_of(STUDY["shallow"]), members, get_data(False), device=device)
+
+
+def bench_epoch(repeats: int, device: str) -> dict[str, float]:
+    """Seconds per epoch of the shallow model: the study's recipe against the engine, K = 1."""
     from torch.utils.data import DataLoader
     from torchvision.datasets import FashionMNIST
     from torchvision.transforms import ToTensor
 
-    data = get_data(quick=False)
     root, _ = locate()
     loader = DataLoader(FashionMNIST(str(root), train=True, transform=ToTensor()),
                         batch_size=32, shuffle=True)
-    ours, study = [], []
-    for r in range(repeats):
-        torch.manual_seed(r)
-        model = build_mlp()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, foreach=False)
-        g = torch.Generator().manual_seed(r)
-        ours.append(_epoch(model, opt, minibatches(data.train, 32, g)))
-        torch.manual_seed(r)
-        model = build_mlp()
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, foreach=False)
-        study.append(_epoch(model, opt, loader))
-    return {"project_s": statistics.median(ours), "study_s": statistics.median(study)}
+
+    def recipe() -> None:
+        model = STUDY["shallow"].build().to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for images, labels in loader:
+            loss = F.cross_entropy(model(images.to(device)), labels.to(device))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    return _alternate({"recipe_s": recipe, "engine_s": lambda: _engine_epoch([0], device)},
+                      repeats)
 
 
-def bench_seeds(repeats: int = 3, n_seeds: int = 5, device: str = "cpu") -> dict:
-    """Seconds per epoch of the shallow model: ``n_seeds`` together, separately, one seed."""
-    data = get_data(quick=False)
-    experiment = STUDY["shallow"]
-    seeds = list(range(n_seeds))
+def bench_seeds(repeats: int, device: str, n_seeds: int = 5) -> dict[str, float]:
+    """Seconds for one epoch of ``n_seeds`` seeds in one stack, and of one seed alone."""
+    return _alternate({"stack_s": lambda: _engine_epoch(list(range(n_seeds)), device),
+                       "one_s": lambda: _engine_epoch([0], device)}, repeats)
 
-    def together() -> float:
+
+def stack_max_abs_diff(device: str, epochs: int = 2) -> float:
+    """Largest |difference| of any history number, alone against stacked with other runs."""
+    data = get_data(False)
+    names = ["shallow", "dropout", "l1_l2", "early_stopping"]
+    together = [member_for(STUDY[n].replace(epochs=epochs), seed, data)
+                for n in names for seed in (0, 1)]
+    stacked = train_stack(shape_of(STUDY["shallow"]), together, data, device=device)
+    worst = 0.0
+    for n, t in zip((n for n in names for _ in (0, 1)), stacked, strict=True):
+        alone = train_stack(shape_of(STUDY[n]), [member_for(STUDY[n].replace(epochs=epochs),
+                            t.member.seed, data)], data, device=device)[0]
+        for a, b in zip(alone.history.rows, t.history.rows, strict=True):
+            worst = max(worst, *(abs(a[k] - b[k]) for k in a))
+    return worst
+
+
+def bench_study(device: str, names: list[str] | None = None) -> dict[str, float]:
+    """The report's training by the planner (an empty cache), and one by one, extrapolated."""
+    config = settings(False, device, progress=True)
+    names = names or [*STUDY, *READINGS]
+    runs = [(n, s) for n in names for s in config.seeds]
+    with tempfile.TemporaryDirectory() as cache:
+        before = os.environ.get("FMNIST_RESULTS_DIR")
+        os.environ["FMNIST_RESULTS_DIR"] = cache
+        try:
+            start = time.perf_counter()
+            results = train_runs(runs, config)
+            planner = time.perf_counter() - start
+        finally:
+            if before is None:
+                del os.environ["FMNIST_RESULTS_DIR"]
+            else:
+                os.environ["FMNIST_RESULTS_DIR"] = before
+    per_epoch = {}
+    data = get_data(False)
+    for n in names:  # one epoch alone, K = 1, per experiment
+        experiment = resolve(STUDY.get(n) or READINGS[n], config).replace(epochs=1)
         start = time.perf_counter()
-        train_seeds(experiment, seeds, data, epochs=1, device=device, progress=False)
-        return time.perf_counter() - start
-
-    def one(seed: int) -> float:
-        torch.manual_seed(seed)
-        model = experiment.build()
-        start = time.perf_counter()
-        train(model, data, epochs=1, lr=experiment.lr, seed=seed, device=device, progress=False)
-        return time.perf_counter() - start
-
-    def separate() -> float:
-        return sum(one(seed) for seed in seeds)
-
-    paths = {"together_s": together, "separate_s": separate, "one_s": lambda: one(0)}
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    for r in range(repeats):
-        order = list(paths) if r % 2 == 0 else list(reversed(paths))  # alternate against drift
-        for name in order:
-            times[name].append(paths[name]())
-    return {name: statistics.median(t) for name, t in times.items()}
+        train_stack(shape_of(experiment), [member_for(experiment, 0, data)], data, device=device)
+        per_epoch[n] = time.perf_counter() - start
+    one_by_one = sum(per_epoch[r.experiment.name] * r.epochs_trained for r in results)
+    epochs = sum(r.epochs_trained for r in results)
+    return {"planner_s": planner, "one_by_one_s": one_by_one, "runs": len(results),
+            "epochs": epochs}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="epochs timed per path")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds trained together")
+    parser.add_argument("--repeats", type=int, default=3, help="timings per path")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--device", default="cpu", help="device of the seeds benchmark")
-    parser.add_argument("--only", choices=["batching", "seeds"], default=None,
-                        help="run one of the two benchmarks")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    parser.add_argument("--only", nargs="+", choices=["epoch", "seeds", "stack", "study"],
+                        default=["epoch", "seeds", "stack", "study"])
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-    if args.only != "seeds":
-        b = bench_batching(args.repeats)
-        print(f"shallow model, one epoch of 60,000 images, batch 32 (median of {args.repeats}):")
-        print(f"  study's recipe (ToTensor + DataLoader): {b['study_s']:.2f} s")
-        print(f"  project (tensors in memory)           : {b['project_s']:.2f} s")
-        print(f"  speed-up: {b['study_s'] / b['project_s']:.1f}x")
-    if args.only != "batching":
-        k = args.seeds
-        s = bench_seeds(args.repeats, k, args.device)
-        print(f"{k} seeds of the shallow model, one epoch each with its evaluation, on "
-              f"{args.device} (median of {args.repeats}):")
-        print(f"  {k} seeds together (multiseed)  : {s['together_s']:.2f} s")
-        print(f"  {k} separate runs (train.train) : {s['separate_s']:.2f} s")
-        print(f"  1 seed  (train.train)          : {s['one_s']:.2f} s")
-        print(f"  {k} together / 1 seed: {s['together_s'] / s['one_s']:.2f} (goal <= 2.0)")
-        print(f"  {k} separate / {k} together: {s['separate_s'] / s['together_s']:.1f}x")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}")
+    figures: dict[str, float] = {}
+    if "epoch" in args.only:
+        b = bench_epoch(args.repeats, args.device)
+        figures["epoch_speedup"] = b["recipe_s"] / b["engine_s"]
+        print(f"(a) one epoch of the shallow model, 60,000 images (median of {args.repeats}):\n"
+              f"    study's recipe (ToTensor + DataLoader + nn.Module): {b['recipe_s']:.2f} s\n"
+              f"    engine, K = 1 (its evaluation included)            : {b['engine_s']:.2f} s\n"
+              f"    speed-up: {figures['epoch_speedup']:.1f}x (goal >= 5)")
+    if "seeds" in args.only:
+        s = bench_seeds(args.repeats, args.device)
+        figures["seeds5_over_1"] = s["stack_s"] / s["one_s"]
+        print(f"(b) one epoch, 5 seeds in one stack: {s['stack_s']:.2f} s; 1 seed alone: "
+              f"{s['one_s']:.2f} s; ratio {figures['seeds5_over_1']:.2f} (goal <= 2)")
+    if "stack" in args.only:
+        figures["stack_max_abs_diff"] = stack_max_abs_diff(args.device)
+        print(f"(c) largest history difference, alone vs in a stack of 8 (4 experiments x 2 "
+              f"seeds, 2 epochs): {figures['stack_max_abs_diff']:.3g} (goal 0 on the CPU)")
+    if "study" in args.only:
+        st = bench_study(args.device)
+        figures["study_speedup"] = st["one_by_one_s"] / st["planner_s"]
+        print(f"(d) the report's training, {st['runs']} runs, {st['epochs']} epochs in all:\n"
+              f"    planner (stacks)                   : {st['planner_s']:.0f} s\n"
+              f"    one by one, K = 1 (extrapolated)   : {st['one_by_one_s']:.0f} s\n"
+              f"    speed-up: {figures['study_speedup']:.1f}x (goal >= 8)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,14 @@ Where the files come from, first match wins:
    whose gzip files are decoded into the project's data folder in torchvision's layout;
 4. torchvision's own download (needs internet).
 
+Every decoded file is checked, at every load, for its format and for its content: its SHA-256
+must be the canonical release's (``SHA256``), so MNIST digits or an edited copy in the same
+format are refused, naming the file. Decoding writes to a staging folder that is swapped in only
+once all four files pass, so a failure leaves ``data/`` as it was; a damaged copy in ``data/`` is
+rebuilt from the Debian package. ``FMNIST_ALLOW_NONCANONICAL=1`` accepts a variant on purpose:
+a warning instead of an error, "NON-CANONICAL data" in the source line, and the decoded variant
+kept apart in ``data/noncanonical-<digest>/``, never in the canonical ``data/FashionMNIST/``.
+
 Pixels are scaled to [0, 1] exactly as ``torchvision.transforms.ToTensor`` does (``uint8 / 255``),
 and nothing else is done to them, as in the study.
 """
@@ -15,9 +23,10 @@ and nothing else is done to them, as in the study.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
-import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +47,21 @@ FILES = {
     "t10k-images-idx3-ubyte": (2051, 10_000),
     "t10k-labels-idx1-ubyte": (2049, 10_000),
 }
+# SHA-256 of each DECODED (un-gzipped) file of the canonical release, zalandoresearch/fashion-mnist.
+# Computed from the decoded files of Debian's dataset-fashion-mnist, and identical to the digests
+# an independent project pins for the files it gunzips from Zalando's own download mirror:
+# github.com/EntroMorphic/sstt, Makefile, variables SHA256F_* (at commit 076c2065c98b).
+# Cross-check: torchvision pins the MD5s of the .gz files (FashionMNIST.resources), which Debian's
+# .gz files miss only because their gzip headers differ; the MD5s of Debian's decoded files equal
+# the decoded-file MD5s that public loaders list beside torchvision's .gz MD5s
+# (tests/test_data_integrity.py checks both against the installed package).
+SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+ALLOW_NONCANONICAL_ENV = "FMNIST_ALLOW_NONCANONICAL"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
@@ -50,9 +74,27 @@ class DataError(RuntimeError):
     """The Fashion-MNIST files are missing, truncated or not what they claim to be."""
 
 
+class NonCanonicalError(DataError):
+    """A well-formed IDX file whose content is not the canonical Fashion-MNIST."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what}. Replace it with the real file (sudo apt-get install dataset-fashion-mnist, "
+            "or the four files of github.com/zalandoresearch/fashion-mnist), or set "
+            f"{ALLOW_NONCANONICAL_ENV}=1 to use your own variant on purpose."
+        )
+        self.what = what
+
+
 def quick_mode() -> bool:
     """Return True when ``FMNIST_QUICK`` asks for the short, small-subset settings."""
     return os.environ.get("FMNIST_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def allow_noncanonical() -> bool:
+    """Return True when ``FMNIST_ALLOW_NONCANONICAL`` accepts data that is not Fashion-MNIST."""
+    flag = os.environ.get(ALLOW_NONCANONICAL_ENV, "")
+    return flag.strip().lower() in {"1", "true", "yes", "on"}
 
 
 @dataclass
@@ -110,7 +152,9 @@ def check_idx(path: Path, stem: str, raw: bytes | None = None) -> bytes:
     """Check one IDX file against the canonical release and return its decoded bytes.
 
     Raises :class:`DataError` naming the file for a bad magic number, a wrong item count,
-    a wrong image size, a truncated body or labels outside 0-9.
+    a wrong image size, a truncated body or labels outside 0-9, and its subclass
+    :class:`NonCanonicalError` for a well-formed file whose SHA-256 is not the pinned one
+    (MNIST digits, say, or an edited copy).
     """
     magic, count = FILES[stem]
     data = _read_maybe_gzip(path) if raw is None else raw
@@ -141,7 +185,28 @@ def check_idx(path: Path, stem: str, raw: bytes | None = None) -> bytes:
         top = max(data[header:])
         if top >= N_CLASSES:
             raise DataError(f"{path}: contains label {top}, labels must be 0-9; {fix}.")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != SHA256[stem]:
+        raise NonCanonicalError(
+            f"{path}: a well-formed {stem}, but not the canonical Fashion-MNIST "
+            f"(SHA-256 {digest}, expected {SHA256[stem]}; MNIST digits, say, look like this)"
+        )
     return data
+
+
+def _read_checked(path: Path, stem: str, allow: bool) -> tuple[bytes, bool]:
+    """Read and check one file; return its decoded bytes and whether they are canonical.
+
+    With ``allow`` a non-canonical file gives a warning instead of :class:`NonCanonicalError`.
+    """
+    data = _read_maybe_gzip(path)
+    try:
+        return check_idx(path, stem, data), True
+    except NonCanonicalError as e:
+        if not allow:
+            raise
+        warnings.warn(f"{e.what}; used anyway, as {ALLOW_NONCANONICAL_ENV} is set.", stacklevel=4)
+        return data, False
 
 
 def _find(directory: Path, stem: str) -> Path | None:
@@ -157,54 +222,150 @@ def _raw_folder(root: Path) -> Path:
     return root / "FashionMNIST" / "raw"
 
 
-def prepare_raw_folder(source_dir: Path, root: Path) -> None:
-    """Check the four files in ``source_dir`` and write them, decoded, in torchvision's layout.
+def _has_decoded(root: Path) -> bool:
+    """True when all four decoded files are in ``root/FashionMNIST/raw`` (checked or not)."""
+    return all((_raw_folder(root) / stem).is_file() for stem in FILES)
 
-    Each file is written to a temporary name and renamed, so an interrupted copy never
-    leaves a half-written file behind.
-    """
+
+def _check_decoded(root: Path, allow: bool) -> bool:
+    """Check the four decoded files under ``root``; return whether all of them are canonical."""
     raw = _raw_folder(root)
-    raw.mkdir(parents=True, exist_ok=True)
+    # a list, not a generator: every file is checked (and warned about), not just the first
+    return all([_read_checked(raw / stem, stem, allow)[1] for stem in FILES])
+
+
+def _read_set(source_dir: Path, allow: bool) -> tuple[dict[str, bytes], bool]:
+    """Read and check the four files of ``source_dir``: their decoded bytes, and if canonical."""
+    files, canonical = {}, True
     for stem in FILES:
         src = _find(source_dir, stem)
         if src is None:
             raise DataError(f"{source_dir}: {stem}(.gz) is missing.")
-        data = check_idx(src, stem)
-        with tempfile.NamedTemporaryFile(dir=raw, delete=False, suffix=".part") as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, raw / stem)
+        files[stem], ok = _read_checked(src, stem, allow)
+        canonical = canonical and ok
+    return files, canonical
+
+
+def _swap_in(staging: Path, raw: Path) -> None:
+    """Replace the folder ``raw`` by ``staging``; the old folder is put back if that fails."""
+    old = staging.with_name(staging.name + "-old")
+    if raw.exists():
+        os.replace(raw, old)
+    try:
+        os.replace(staging, raw)
+    except OSError:
+        if old.exists():
+            os.replace(old, raw)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _install(files: dict[str, bytes], root: Path) -> None:
+    """Write checked, decoded files to a staging folder, then swap it in as the raw folder."""
+    raw = _raw_folder(root)
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    staging = raw.parent / f".raw-staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)  # left over by a killed run
+    staging.mkdir()
+    try:
+        for stem, data in files.items():
+            (staging / stem).write_bytes(data)
+        _swap_in(staging, raw)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _set_digest(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for data in files.values():
+        h.update(data)
+    return h.hexdigest()[:12]
+
+
+def prepare_raw_folder(source_dir: Path, root: Path) -> Path:
+    """Check the four files in ``source_dir`` and install them, decoded, in torchvision's layout.
+
+    Nothing is written until all four pass; they then go to a staging folder that is swapped
+    in whole, so a failure part way leaves ``root`` as it was. Returns the root they went to:
+    ``root``, or ``root/noncanonical-<digest>`` for a variant accepted under
+    ``FMNIST_ALLOW_NONCANONICAL=1``, so that a variant never takes the canonical copy's place.
+    """
+    files, canonical = _read_set(source_dir, allow_noncanonical())
+    target = root if canonical else root / f"noncanonical-{_set_digest(files)}"
+    _install(files, target)
+    return target
 
 
 def _complete(directory: Path) -> bool:
     return all(_find(directory, stem) is not None for stem in FILES)
 
 
+def _label(note: str, canonical: bool) -> str:
+    """The source line: ``note``, flagged when the data is not the canonical Fashion-MNIST."""
+    return note if canonical else f"NON-CANONICAL data: {note}"
+
+
+def _from_explicit(path: Path, origin: str) -> tuple[Path, str]:
+    """Use (or decode into the project's data folder) the files of an explicit folder."""
+    if not _complete(path):
+        raise DataError(
+            f"{path} (from {origin}) does "
+            f"not hold the four Fashion-MNIST files ({', '.join(FILES)}, optionally .gz). "
+            "Point it at a folder that does, or unset it to use the default sources."
+        )
+    if _has_decoded(path):
+        return path, _label(f"{path}", _check_decoded(path, allow_noncanonical()))
+    # gzip files or a flat folder: decode them into the project's data folder
+    root = prepare_raw_folder(path, PROJECT_DATA_DIR)
+    return root, _label(f"{path} (decoded into {root})", root == PROJECT_DATA_DIR)
+
+
+def _from_debian() -> tuple[Path, str]:
+    """Decode the Debian package's files into the project's data folder."""
+    root = prepare_raw_folder(DEBIAN_DIR, PROJECT_DATA_DIR)
+    note = f"{DEBIAN_DIR} (Debian package, decoded into {root})"
+    return root, _label(note, root == PROJECT_DATA_DIR)
+
+
+def _rebuild_project_copy(problem: DataError) -> tuple[Path, str]:
+    """Rebuild a damaged copy in the project's data folder from the Debian package, or say how."""
+    raw = _raw_folder(PROJECT_DATA_DIR)
+    what = getattr(problem, "what", problem)  # without the opt-in hint: not for this folder
+    if not _complete(DEBIAN_DIR):
+        raise DataError(
+            f"{what}\nThe project's copy in {raw} is damaged and cannot be rebuilt here "
+            f"({DEBIAN_DIR} is not installed). Fix it one of three ways: delete {raw} and load "
+            "again to download it with torchvision (needs internet); sudo apt-get install "
+            "dataset-fashion-mnist; or set FMNIST_DATA_DIR to a folder holding the four files."
+        ) from problem
+    warnings.warn(f"{raw} is damaged, rebuilding it from {DEBIAN_DIR}: {what}", stacklevel=3)
+    return _from_debian()
+
+
+def _from_project() -> tuple[Path, str]:
+    """Use the project's decoded copy after checking it; a damaged one is rebuilt."""
+    try:
+        _check_decoded(PROJECT_DATA_DIR, allow=False)  # only ever canonical data here
+    except DataError as e:
+        return _rebuild_project_copy(e)
+    return PROJECT_DATA_DIR, f"{PROJECT_DATA_DIR}"
+
+
 def locate(data_dir: str | Path | None = None) -> tuple[Path, str]:
-    """Return a root holding ``FashionMNIST/raw`` (decoded) and a note of where it came from."""
+    """Return a root holding ``FashionMNIST/raw`` (decoded and checked) and where it came from."""
     tried = []
     explicit = data_dir if data_dir is not None else os.environ.get("FMNIST_DATA_DIR")
     if explicit:
-        path = Path(explicit).expanduser()
-        if not _complete(path):
-            raise DataError(
-                f"{path} (from {'data_dir' if data_dir is not None else 'FMNIST_DATA_DIR'}) does "
-                f"not hold the four Fashion-MNIST files ({', '.join(FILES)}, optionally .gz). "
-                "Point it at a folder that does, or unset it to use the default sources."
-            )
-        if all((_raw_folder(path) / stem).is_file() for stem in FILES):
-            return path, f"{path}"
-        # gzip files or a flat folder: decode them into the project's data folder
-        prepare_raw_folder(path, PROJECT_DATA_DIR)
-        return PROJECT_DATA_DIR, f"{path} (decoded into {PROJECT_DATA_DIR})"
+        origin = "data_dir" if data_dir is not None else "FMNIST_DATA_DIR"
+        return _from_explicit(Path(explicit).expanduser(), origin)
     tried.append("FMNIST_DATA_DIR: not set")
 
-    if all((_raw_folder(PROJECT_DATA_DIR) / stem).is_file() for stem in FILES):
-        return PROJECT_DATA_DIR, f"{PROJECT_DATA_DIR}"
+    if _has_decoded(PROJECT_DATA_DIR):
+        return _from_project()
     tried.append(f"{_raw_folder(PROJECT_DATA_DIR)}: not there yet")
 
     if _complete(DEBIAN_DIR):
-        prepare_raw_folder(DEBIAN_DIR, PROJECT_DATA_DIR)
-        return PROJECT_DATA_DIR, f"{DEBIAN_DIR} (Debian package, decoded into {PROJECT_DATA_DIR})"
+        return _from_debian()
     tried.append(f"{DEBIAN_DIR}: not installed")
 
     try:
@@ -212,9 +373,11 @@ def locate(data_dir: str | Path | None = None) -> tuple[Path, str]:
 
         for train in (True, False):
             TorchvisionFashionMNIST(str(PROJECT_DATA_DIR), train=train, download=True)
-        return PROJECT_DATA_DIR, "torchvision download"
     except Exception as e:  # no network, proxy, server down...
         tried.append(f"torchvision download: {type(e).__name__}: {e}")
+    else:
+        _check_decoded(PROJECT_DATA_DIR, allow=False)
+        return PROJECT_DATA_DIR, "torchvision download"
     raise DataError(
         "Fashion-MNIST was not found. Tried:\n  - " + "\n  - ".join(tried) + "\n"
         "Fix it one of two ways:\n"
@@ -225,16 +388,19 @@ def locate(data_dir: str | Path | None = None) -> tuple[Path, str]:
 
 
 def _load_split(root: Path, train: bool) -> Split:
-    from torchvision.datasets import FashionMNIST as TorchvisionFashionMNIST
+    """Read one split from the decoded files that :func:`locate` has checked.
+
+    torchvision's own IDX readers on the raw files, rather than its ``FashionMNIST`` class,
+    which would prefer a legacy ``processed/`` folder that nothing here checks.
+    """
+    from torchvision.datasets.mnist import read_image_file, read_label_file
 
     prefix = "train" if train else "t10k"
     raw = _raw_folder(root)
-    images_stem, labels_stem = f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
-    check_idx(raw / images_stem, images_stem)
-    check_idx(raw / labels_stem, labels_stem)
-    ds = TorchvisionFashionMNIST(str(root), train=train, download=False)
+    images = read_image_file(str(raw / f"{prefix}-images-idx3-ubyte"))
+    labels = read_label_file(str(raw / f"{prefix}-labels-idx1-ubyte"))
     # Exactly what ToTensor() does to a uint8 image: to float32, divide by 255.
-    return Split(ds.data.to(torch.float32).div(255), ds.targets.to(torch.int64))
+    return Split(images.to(torch.float32).div(255), labels.to(torch.int64))
 
 
 def stratified_indices(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
@@ -301,7 +467,3 @@ def minibatches(
         idx = order[i : i + batch_size]
         yield split.images[idx], split.labels[idx]
 
-
-def clear_project_data() -> None:
-    """Delete the project's decoded copy of the data (it is rebuilt on the next load)."""
-    shutil.rmtree(PROJECT_DATA_DIR / "FashionMNIST", ignore_errors=True)

@@ -20,18 +20,11 @@ from .data import (
     QUICK_TEST_PER_CLASS,
     QUICK_TRAIN_PER_CLASS,
     FashionMNIST,
-    quick_mode,
-)
-from .experiments import (
-    PAPER,
-    QUICK_EPOCHS,
-    QUICK_MAX_EPOCHS,
-    Experiment,
-    PaperResult,
-    Result,
-    effective_epochs,
 )
 from .models import count_parameters, linear_layers
+from .runs import Result, resolve
+from .settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS, settings
+from .study import PAPER, Experiment, PaperResult
 from .tables import DIFF_COLUMNS, OURS, PAPER_COLUMNS
 
 TIE = 0.0005  # accuracies closer than this (0.05 points) count as level
@@ -79,8 +72,7 @@ def _n(x: float) -> str:
 
 def mode_line(quick: bool | None = None) -> str:
     """One line saying whether the notebook runs at the study's settings or in quick mode."""
-    quick = quick_mode() if quick is None else quick
-    if quick:
+    if settings(quick).quick:
         n_train = QUICK_TRAIN_PER_CLASS * len(CLASSES)
         n_test = QUICK_TEST_PER_CLASS * len(CLASSES)
         return (
@@ -126,7 +118,6 @@ def describe_data(data: FashionMNIST) -> str:
 
 def describe_model(experiment: Experiment, quick: bool | None = None) -> str:
     """The architecture and training recipe of an experiment, counted from the built model."""
-    quick = quick_mode() if quick is None else quick
     model = experiment.build()
     widths = [linear_layers(model)[0].in_features]
     widths += [layer.out_features for layer in linear_layers(model)]
@@ -145,7 +136,7 @@ def describe_model(experiment: Experiment, quick: bool | None = None) -> str:
                                                           experiment.l2_first)) if w]
     if penalties:
         text += f", with {' + '.join(penalties)} added to the loss"
-    epochs = effective_epochs(experiment, quick)
+    epochs = resolve(experiment, settings(quick)).epochs
     if experiment.early_stopping:
         watched = "test loss" if experiment.early_stopping == "test" else "validation loss"
         text += (
@@ -205,7 +196,7 @@ def describe_run(result: Result, paper: dict[str, PaperResult] | None = None) ->
     peak = max(range(len(accs)), key=accs.__getitem__)
     text = (
         f"{_cap(label(result))} trained for {result.epochs_trained} epochs "
-        f"({_n(result.n_params)} parameters, {result.seconds:.1f} s on {result.device}). In its "
+        f"({_n(result.n_params)} parameters, trained on {result.device}). In its "
         f"last epoch it classifies {pct(final['train_acc'])} of the training images and "
         f"{pct(final['test_acc'])} of the test images correctly: {_gap_phrase(gap(result))}. "
         f"Test accuracy was highest at epoch {h['epoch'][peak]} ({pct(accs[peak])}) and "

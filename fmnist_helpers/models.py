@@ -8,28 +8,18 @@ from torch import nn
 from .data import IMAGE_SIZE, N_CLASSES
 
 
-class Dropout(nn.Module):
-    """Inverted dropout, the same computation as ``nn.Dropout``.
-
-    It draws its mask with ``bernoulli_`` from the global generator, a stream that
-    :mod:`fmnist_helpers.multiseed` reproduces seed by seed, so K models trained together
-    get exactly the masks that K separate runs would.
-    """
-
-    def __init__(self, p: float):
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {p}")
-        self.p = p
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        mask = torch.empty_like(x).bernoulli_(1.0 - self.p)
-        return x * mask / (1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+def check_architecture(
+    n_linear: int = 3, hidden: int = 10, batch_norm: bool = False, dropout: float = 0.0
+) -> None:
+    """Raise ``ValueError`` for a network :func:`build_mlp` cannot build (draws no randomness)."""
+    if isinstance(n_linear, bool) or int(n_linear) != n_linear or n_linear < 1:
+        raise ValueError(f"n_linear must be a whole number >= 1, got {n_linear!r}")
+    if isinstance(hidden, bool) or int(hidden) != hidden or hidden < 1:
+        raise ValueError(f"hidden width must be a whole number >= 1, got {hidden!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    if batch_norm and n_linear < 2:
+        raise ValueError("batch norm needs at least one hidden layer (n_linear >= 2)")
 
 
 def build_mlp(
@@ -44,14 +34,7 @@ def build_mlp(
     (its "shallow" network has 3, its "deeper" one 8). Batch norm and dropout follow each
     hidden activation, in that order, as in the study's mixed model.
     """
-    if int(n_linear) != n_linear or n_linear < 1:
-        raise ValueError(f"n_linear must be a whole number >= 1, got {n_linear}")
-    if int(hidden) != hidden or hidden < 1:
-        raise ValueError(f"hidden width must be a whole number >= 1, got {hidden}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    if batch_norm and n_linear < 2:
-        raise ValueError("batch norm needs at least one hidden layer (n_linear >= 2)")
+    check_architecture(n_linear, hidden, batch_norm, dropout)
     layers: list[nn.Module] = [nn.Flatten()]
     width_in = IMAGE_SIZE * IMAGE_SIZE
     for _ in range(n_linear - 1):
@@ -59,7 +42,7 @@ def build_mlp(
         if batch_norm:
             layers.append(nn.BatchNorm1d(hidden))
         if dropout > 0:
-            layers.append(Dropout(dropout))
+            layers.append(nn.Dropout(dropout))
         width_in = hidden
     layers.append(nn.Linear(width_in, N_CLASSES))
     return nn.Sequential(*layers)

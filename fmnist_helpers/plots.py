@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from .train import History
+from .engine import History
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -223,7 +223,7 @@ def plot_seeds(results: Iterable, metric: str = "test_acc", ax: Axes | None = No
     Models are sorted by our mean, best on top; the study's reported value is an open diamond.
     """
     from .analysis import group_by_experiment
-    from .experiments import PAPER
+    from .study import PAPER
 
     groups = group_by_experiment(results)
     means = {n: sum(r.final[metric] for r in rs) / len(rs) for n, rs in groups.items()}

@@ -2,7 +2,10 @@
 
     python -m fmnist_helpers.report [--quick] [--out DIR] [--update-notebooks] [--only 00 08]
 
-Each notebook in ``notebooks/`` (``NN_name.ipynb``, in order) runs in a fresh kernel on this
+First every run that the notebooks read (all experiments and readings, every seed) is trained
+in one plan by :func:`fmnist_helpers.runs.train_runs`, one progress bar over all of them; runs
+already in the cache are loaded. Then each notebook in ``notebooks/`` (``NN_name.ipynb``, in
+order) runs in a fresh kernel on this
 Python interpreter. Right after it finishes, its executed copy goes to ``OUT/notebooks/`` and a
 self-contained HTML page (images embedded, widgets drawn from their saved state, nothing fetched
 from the network) to ``OUT/``, so a later failure loses nothing. Then ``OUT/index.html`` gets the
@@ -303,8 +306,9 @@ def summary_html(quick: bool) -> str:
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     from . import discuss, plots, tables
+    from .runs import cached_results
 
-    results = tables.cached_results(quick=quick)
+    results = cached_results(quick=quick)
     if not results:
         return ('<p class="muted">No finished run in the results cache yet: execute the '
                 "results notebook (08) to fill it.</p>")
@@ -365,6 +369,16 @@ on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 # The command
 # ---------------------------------------------------------------------------------------------
 
+def train_everything(quick: bool) -> None:
+    """Train (or load) every run the notebooks read, in one plan, before any notebook runs."""
+    from .runs import study_results
+    from .study import READINGS, STUDY
+
+    start = time.perf_counter()
+    results = study_results([*STUDY, *READINGS], quick=quick)
+    print(f"{len(results)} runs ready in {time.perf_counter() - start:.0f} s", flush=True)
+
+
 def run_report(
     out: Path, quick: bool, notebooks: list[Path], update: bool = False,
     timeout: int = CELL_TIMEOUT,
@@ -411,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="execute only the notebooks whose names start so (e.g. 00 08)")
     parser.add_argument("--notebooks", type=Path, default=NOTEBOOKS_DIR,
                         help="folder of the notebooks (default: notebooks/)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="skip the training step: each notebook trains what it misses")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
                         help=f"seconds one cell may run (default {CELL_TIMEOUT})")
     args = parser.parse_args(argv)
@@ -424,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick mode (FMNIST_QUICK=1)" if quick else "full settings"
     print(f"Executing {len(notebooks)} notebooks at {mode} into {relative(out)}/")
     start = time.perf_counter()
+    if not args.no_train:
+        train_everything(quick)
     runs = run_report(out, quick, notebooks, args.update_notebooks, args.timeout)
     failed = [r for r in runs if r.status == "failed"]
     done = sum(r.status == "ok" for r in runs)

@@ -1,8 +1,8 @@
 """The comparison table: every experiment's last epoch, beside the study's reported numbers.
 
-:func:`comparison_table` takes a list of :class:`~fmnist_helpers.experiments.Result` (one or
+:func:`comparison_table` takes a list of :class:`~fmnist_helpers.runs.Result` (one or
 several seeds per experiment), averages the seeds of each experiment and sorts the rows by test
-accuracy, as the study's table is. :func:`cached_results` loads finished runs without training.
+accuracy, as the study's table is.
 """
 
 from __future__ import annotations
@@ -13,19 +13,8 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from .analysis import group_by_experiment, mean_interval
-from .data import quick_mode
-from .experiments import (
-    PAPER,
-    STUDY,
-    PaperResult,
-    Result,
-    cache_path,
-    default_seeds,
-    effective_epochs,
-    get_experiment,
-    load_cached,
-)
-from .train import pick_device
+from .runs import Result
+from .study import PAPER, PaperResult
 
 # Our columns, then the study's, then the differences. "running" is the study's way of
 # measuring train accuracy (mean of per-batch accuracies while the epoch trains).
@@ -37,7 +26,6 @@ OURS = {
     "test_acc": "test acc",
     "epochs": "epochs trained",
     "n_params": "parameters",
-    "seconds": "training time (s)",
 }
 PAPER_COLUMNS = ("paper train acc", "paper test acc", "paper epochs")
 DIFF_COLUMNS = ("train diff (running - paper)", "test diff (ours - paper)")
@@ -55,7 +43,7 @@ def run_row(result: Result) -> dict:
         "seed": result.seed, "quick": result.quick,
         "train_acc_running": final["train_acc_running"], "train_acc": final["train_acc"],
         "test_acc": final["test_acc"], "epochs": result.epochs_trained,
-        "n_params": result.n_params, "seconds": result.seconds,
+        "n_params": result.n_params,
     }
 
 
@@ -91,8 +79,7 @@ def comparison_table(
         per_run = [run_row(r) for r in runs]
         row = {"experiment": name, OURS["model"]: runs[0].experiment.title,
                OURS["seeds"]: len(runs)}
-        for key in ("train_acc_running", "train_acc", "test_acc", "epochs", "n_params",
-                    "seconds"):
+        for key in ("train_acc_running", "train_acc", "test_acc", "epochs", "n_params"):
             row[OURS[key]] = sum(r[key] for r in per_run) / len(per_run)
         tests = [r["test_acc"] for r in per_run]
         row["test acc sd"] = mean_interval(tests)[1]
@@ -119,7 +106,6 @@ def format_table(table: pd.DataFrame):
     4-decimal accuracies, signed differences, "-" where the study has no number."""
     formats = {c: "{:.4f}" for c in ACCURACY_COLUMNS if c in table}
     formats |= {c: "{:+.4f}" for c in DIFF_COLUMNS if c in table}
-    formats[OURS["seconds"]] = "{:.1f}"
     formats[OURS["n_params"]] = "{:,}"
     formats[PAPER_COLUMNS[2]] = "{:.0f}"
     if table[OURS["epochs"]].dtype.kind == "f":
@@ -129,40 +115,3 @@ def format_table(table: pd.DataFrame):
     return (shown.style.format(formats, na_rep="-")
             .set_uuid("comparison")  # a fixed id: a rerun leaves the saved output unchanged
             .set_table_styles([{"selector": "th.row_heading", "props": "white-space: nowrap"}]))
-
-
-def cached_results(
-    names: Iterable[str] | None = None,
-    seeds: Iterable[int] | None = None,
-    quick: bool | None = None,
-) -> list[Result]:
-    """The finished runs found in the results cache (nothing is trained; missing runs are left
-    out). ``names`` defaults to every experiment of the study."""
-    quick = quick_mode() if quick is None else quick
-    seeds = default_seeds(quick) if seeds is None else list(seeds)
-    device = pick_device().type
-    found = []
-    for name in names or STUDY:
-        experiment = get_experiment(name)
-        epochs = effective_epochs(experiment, quick)
-        for seed in seeds:
-            result = load_cached(cache_path(experiment, seed, epochs, quick, device))
-            if result is not None:
-                found.append(result)
-    return found
-
-
-def study_results(
-    names: Iterable[str] | None = None,
-    seeds: Iterable[int] | None = None,
-    quick: bool | None = None,
-) -> list[Result]:
-    """Every run of the study, several seeds each (default: 5, or 2 in quick mode).
-
-    Runs in the cache are loaded; the missing seeds of an experiment are trained together
-    with :func:`fmnist_helpers.multiseed.run_seeds`.
-    """
-    from .multiseed import run_seeds
-
-    seeds = default_seeds(quick) if seeds is None else list(seeds)
-    return [r for name in (names or STUDY) for r in run_seeds(name, seeds, quick=quick)]

@@ -23,11 +23,13 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .data import N_CLASSES, QUICK_TEST_PER_CLASS, QUICK_TRAIN_PER_CLASS, quick_mode
-from .experiments import MAX_EPOCHS, STUDY, Experiment, effective_epochs, get_data, train_experiment
+from .data import N_CLASSES, QUICK_TEST_PER_CLASS, QUICK_TRAIN_PER_CLASS
+from .engine import History, evaluate
 from .models import count_parameters
 from .plots import plot_history, plot_overlay
-from .train import History, evaluate
+from .runs import get_data, resolve, train_one
+from .settings import settings
+from .study import MAX_EPOCHS, STUDY, Experiment
 
 MAX_DEPTH = 10
 MAX_WIDTH = 256
@@ -127,7 +129,8 @@ class Playground:
             focus = focus.replace("_", " ")
             if focus not in FOCUS:
                 raise ValueError(f"unknown focus {focus!r}; choose one of: {', '.join(FOCUS)}")
-        self.quick = quick_mode() if quick is None else quick
+        self.settings = settings(quick, progress=False)
+        self.quick = self.settings.quick
         self.focus = focus
         self.runs: list[PlaygroundRun] = []
         self.error: Exception | None = None
@@ -135,7 +138,7 @@ class Playground:
         self._stop = threading.Event()
         self._done = threading.Event()
         self._done.set()
-        self._epoch = 1
+        self._epoch, self._epoch_start = 1, 0.0
         self._make_widgets()
         self.preset.value = preset
         self._apply_preset()
@@ -245,7 +248,7 @@ class Playground:
             if value not in values:  # a preset off the grid: add its value
                 slider.options = [(f"{v:g}", v) for v in _choice(values, value)]
             slider.value = value
-        self.epochs.value = effective_epochs(e, self.quick)
+        self.epochs.value = resolve(e, self.settings).epochs
         self.early_stopping.value = e.early_stopping or "off"
 
     def _batch_norm_changed(self, change) -> None:
@@ -266,8 +269,7 @@ class Playground:
         )
 
     def _label(self, experiment: Experiment, seed: int) -> str:
-        base = STUDY[experiment.name].replace(epochs=effective_epochs(STUDY[experiment.name],
-                                                                      self.quick))
+        base = resolve(STUDY[experiment.name], self.settings)
         changes = [f"{name} {_show(getattr(experiment, key))}" for key, name in
                    FIELD_NAMES.items() if getattr(experiment, key) != getattr(base, key)]
         changes += [f"seed {seed}"] if seed else []
@@ -315,13 +317,14 @@ class Playground:
             self._epoch = 1
             self._set_progress(0, 1, experiment.epochs)
             self._say(f"Run {label}: training on {len(data.train):,} images…")
-            start = time.perf_counter()
-            model, history, data = train_experiment(
-                experiment, data, seed, experiment.epochs, progress=False,
-                on_epoch=lambda h: self._epoch_done(h, label, experiment.epochs),
-                on_batch=lambda step, steps: self._batch_done(step, steps, experiment.epochs),
+            start = self._epoch_start = time.perf_counter()
+            trained = train_one(
+                experiment, seed, data, device=self.settings.device,
+                on_epoch=lambda _, h: self._epoch_done(h, label, experiment.epochs),
+                on_batch=lambda step, steps, _: self._batch_done(step, steps, experiment.epochs),
                 should_stop=self._stop.is_set,
             )
+            history, model = trained.history, trained.model
             self._finish(label, experiment, seed, history, model, data,
                          time.perf_counter() - start)
         except Exception as e:  # shown in the UI: a thread's traceback would be lost
@@ -341,11 +344,12 @@ class Playground:
             self._set_progress(step, steps, epochs)
 
     def _epoch_done(self, history: History, label: str, epochs: int) -> None:
-        row = history.last
+        row, now = history.last, time.perf_counter()
+        seconds, self._epoch_start = now - self._epoch_start, now
         self._epoch = len(history) + 1
         self._say(f"Run {label}: epoch {row['epoch']}/{epochs}, train acc "
                   f"{row['train_acc']:.3f}, test acc {row['test_acc']:.3f} "
-                  f"({row['seconds']:.1f} s)")
+                  f"({seconds:.1f} s)")
         fig = Figure(figsize=(10, 3.4), layout="constrained")
         axes = fig.subplots(1, 2)
         plot_history(history, title=f"Run {label}", axes=axes)
@@ -355,9 +359,8 @@ class Playground:
 
     def _finish(self, label, experiment, seed, history, model, data, seconds) -> None:
         if history.interrupted or not history.rows:  # score the weights as they are now
-            device = next(model.parameters()).device
-            train_acc = evaluate(model, data.train.to(device))["acc"]
-            test_acc = evaluate(model, data.test.to(device))["acc"]
+            train_acc = evaluate(model, data.train.images, data.train.labels)["acc"]
+            test_acc = evaluate(model, data.test.images, data.test.labels)["acc"]
         else:
             train_acc, test_acc = history.last["train_acc"], history.last["test_acc"]
         outcome = ("stopped by you" if history.interrupted else

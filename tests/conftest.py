@@ -2,7 +2,7 @@
 
 import pytest
 
-from fmnist_helpers.experiments import get_data
+from fmnist_helpers.runs import get_data
 
 
 @pytest.fixture(scope="session")

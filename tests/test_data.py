@@ -1,4 +1,5 @@
 import gzip
+import hashlib
 
 import pytest
 import torch
@@ -94,6 +95,15 @@ def _write_set(folder, overrides=None):
             f.write(raw)
 
 
+def _pin_digests_of_write_set(monkeypatch):
+    """Pin the digests of ``_write_set``'s all-zero files, so that only the bad file fails."""
+    digests = {}
+    for stem, (magic, count) in FILES.items():
+        item = 784 if magic == 2051 else 1
+        digests[stem] = hashlib.sha256(_idx(magic, count, bytes(count * item))).hexdigest()
+    monkeypatch.setattr(fdata, "SHA256", digests)
+
+
 LABELS = "t10k-labels-idx1-ubyte"
 IMAGES = "t10k-images-idx3-ubyte"
 
@@ -111,6 +121,7 @@ IMAGES = "t10k-images-idx3-ubyte"
 )
 def test_bad_file_is_named(tmp_path, monkeypatch, stem, raw, message):
     monkeypatch.setattr(fdata, "PROJECT_DATA_DIR", tmp_path / "project")
+    _pin_digests_of_write_set(monkeypatch)
     _write_set(tmp_path / "src", {stem: raw})
     with pytest.raises(DataError, match=message) as err:
         load_fashion_mnist(data_dir=tmp_path / "src")
@@ -119,6 +130,7 @@ def test_bad_file_is_named(tmp_path, monkeypatch, stem, raw, message):
 
 def test_truncated_gzip_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(fdata, "PROJECT_DATA_DIR", tmp_path / "project")
+    _pin_digests_of_write_set(monkeypatch)
     _write_set(tmp_path / "src")
     path = tmp_path / "src" / f"{LABELS}.gz"
     path.write_bytes(path.read_bytes()[:40])
@@ -131,7 +143,9 @@ def test_bad_file_in_project_folder_is_caught_at_load(tmp_path, monkeypatch):
     """A decoded file damaged after preparation is still caught, not silently loaded."""
     monkeypatch.delenv("FMNIST_DATA_DIR", raising=False)
     monkeypatch.setattr(fdata, "PROJECT_DATA_DIR", tmp_path / "project")
+    monkeypatch.setattr(fdata, "DEBIAN_DIR", tmp_path / "nodebian")  # nothing to rebuild from
     _write_set(tmp_path / "src")
+    _pin_digests_of_write_set(monkeypatch)
     fdata.prepare_raw_folder(tmp_path / "src", tmp_path / "project")
     bad = tmp_path / "project" / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte"
     bad.write_bytes(bad.read_bytes()[:-5])

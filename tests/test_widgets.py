@@ -121,25 +121,24 @@ def test_focus_puts_the_sections_knobs_first_and_displays_itself():
     assert isinstance(pg, Playground)
 
 
-def test_try_it_cells_open_a_playground_preset_to_the_section(tmp_path):
+def test_every_section_notebook_ends_with_a_playground_focused_on_it():
+    import re
+    from pathlib import Path
+
     import nbformat
 
-    from fmnist_helpers.try_it import TRY_IT, add_try_it, try_it_sources
-
-    for section, (preset, _) in TRY_IT.items():
-        _, code = try_it_sources(section)
+    notebooks = sorted((Path(__file__).parent.parent / "notebooks").glob("0[1-7]_*.ipynb"))
+    assert len(notebooks) == 7
+    for path in notebooks:
+        code = [c.source for c in nbformat.read(path, as_version=4).cells
+                if c.cell_type == "code"]
+        call = next((s for s in code if "playground(" in s), None)
+        assert call is not None, f"{path.name} has no playground cell"
+        preset, focus = re.search(r'playground\("(\w+)", focus="([\w ]+)"\)', call).groups()
         namespace: dict = {}
-        exec(code.replace("playground(", "pg = playground("), namespace)
-        assert namespace["pg"].preset.value == preset and namespace["pg"].focus == section
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Early stopping"),
-                                         nbformat.v4.new_markdown_cell("---\nPrevious: ...")])
-    path = tmp_path / "04_early_stopping.ipynb"
-    nbformat.write(nb, path)
-    assert add_try_it(path) and not add_try_it(path)  # once only
-    cells = nbformat.read(path, as_version=4).cells
-    assert [c.cell_type for c in cells] == ["markdown", "markdown", "code", "markdown"]
-    assert cells[2].source.endswith('playground("early_stopping", focus="early stopping")')
-    assert cells[3].source.startswith("---")
+        exec(f'from fmnist_helpers.widgets import playground\npg = playground("{preset}", '
+             f'focus="{focus}")', namespace)
+        assert namespace["pg"].preset.value == preset and namespace["pg"].focus == focus
 
 
 def test_early_stopping_on_a_validation_split_through_the_widgets():

@@ -1,6 +1,6 @@
 """The "try it" cells that end each section notebook: the playground, preset to that section.
 
-``python -m fmnist_helpers.try_it notebooks/0[1-7]_*.ipynb`` adds them: a short markdown cell
+``python scripts/add_try_it.py notebooks/0[1-7]_*.ipynb`` adds them: a short markdown cell
 and a code cell, before the notebook's closing navigation cell ("---" then Previous / Next).
 The section is read from the file name (``01_depth.ipynb`` -> depth). Running it twice changes
 nothing: a notebook that already calls the playground is left alone.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import nbformat
 
-from .widgets import FOCUS
+from fmnist_helpers.widgets import FOCUS
 
 # section -> (the study's preset to start from, what the focused knob is called)
 TRY_IT: dict[str, tuple[str, str]] = {

@@ -1,0 +1,490 @@
+"""The one training loop: a stack of K models of one shape, trained side by side in one pass.
+
+The study's recipe for every model: cross-entropy, plain SGD, batches of 32 drawn in a fresh
+random order each epoch, optional L1/L2 penalties and early stopping. Notebook 01 shows it as a
+plain 15-line PyTorch loop; this module runs the same recipe for many models at once.
+
+The K models share their layer sizes and batch-norm placement (a :class:`Shape`); each one
+(a :class:`Member`) has its own seed (initialisation, batch order, dropout masks, batch-norm
+statistics), learning rate, penalties, dropout rate, number of epochs and early-stopping rule.
+Their weights are stacked into ``(K, out, in)`` tensors and each linear layer is one batched
+matrix product. A model that finishes, stops early or diverges leaves the stack; the rest go on.
+
+**Same numbers alone or together** (on the CPU; tests check it). Everything a model computes is
+its own slice of a batched operation, and a slice does not depend on what else is in the batch,
+with one exception: MKL computes a batch of *one* product differently (its threads split that
+product) from a slice of a batch of two or more. So a stack of one is computed as a stack of
+two, the model and a copy of it (:func:`_bmm`): the one fixed way every path uses.
+
+Why hand-written: ``torch.func.vmap`` cannot give each model its own dropout generator or
+update batch-norm running statistics in place, and autograd's backward of ``bmm`` forms the
+weight gradient transposed, several times slower for these shapes than :class:`_StackedLinear`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+from torch.func import stack_module_state
+from torch.nn import functional as F
+
+from .data import IMAGE_SIZE, N_CLASSES, FashionMNIST
+from .models import build_mlp, check_architecture
+
+BATCH_SIZE = 32  # the study's
+STUDY_EVAL_BATCH = 32  # the study averaged per-batch accuracies over test batches of 32
+EVAL_CHUNK = 1_000  # images per evaluation product: fixed, so results never depend on K
+BN_MOMENTUM, BN_EPS = 0.1, 1e-5  # nn.BatchNorm1d's defaults
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def pick_device(prefer: str | torch.device | None = None) -> torch.device:
+    """CUDA if present, else Apple's MPS, else the CPU; ``prefer`` or ``FMNIST_DEVICE`` wins."""
+    prefer = prefer or os.environ.get("FMNIST_DEVICE")
+    if prefer:
+        return torch.device(prefer)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` (a loss) has not dropped by ``min_delta`` for ``patience`` epochs.
+
+    The study's rule: the loss must fall by at least 0.01 against the best so far; after three
+    epochs without such a fall, training ends. The weights of the last epoch are kept (the study
+    reports the last epoch), and :attr:`best_epoch` remembers the best one.
+    """
+
+    def __init__(self, patience: int = 3, min_delta: float = 0.01, monitor: str = "test_loss"):
+        if int(patience) != patience or patience < 1:
+            raise ValueError(f"patience must be a whole number >= 1, got {patience}")
+        if not min_delta >= 0:
+            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
+        if monitor not in {"test_loss", "val_loss"}:
+            raise ValueError(f"monitor must be 'test_loss' or 'val_loss', got {monitor!r}")
+        self.patience, self.min_delta, self.monitor = patience, min_delta, monitor
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+
+    def step(self, value: float, epoch: int) -> bool:
+        """Record one epoch's value; return True when training should stop."""
+        if self.best - value >= self.min_delta - 1e-12:  # "at least min_delta", float-safe
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+
+@dataclass
+class History:
+    """One row per finished epoch, plus how the run ended.
+
+    Columns: ``epoch``; ``train_loss`` (mean cross-entropy over the epoch, while the weights
+    change); ``train_acc_running`` (the study's train accuracy: mean of per-batch accuracies
+    over the epoch); ``train_acc`` (exact: correct / total on the training rows after the
+    epoch); ``test_loss``; ``test_acc`` (exact); ``test_acc_study`` (the study's way: mean of
+    per-batch accuracies over test batches of 32); ``val_loss``/``val_acc`` with a validation
+    split. ``diverged`` says where the loss became NaN or infinite, when it did.
+    """
+
+    rows: list[dict] = field(default_factory=list)
+    stopped_early: bool = False
+    best_epoch: int | None = None
+    interrupted: bool = False
+    diverged: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, column: str) -> list:
+        return [row[column] for row in self.rows]
+
+    @property
+    def last(self) -> dict:
+        if not self.rows:
+            raise ValueError(f"the run finished no epoch ({self.diverged or 'interrupted'})")
+        return self.rows[-1]
+
+    def to_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows).set_index("epoch")
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "stopped_early": self.stopped_early,
+                "best_epoch": self.best_epoch, "interrupted": self.interrupted,
+                "diverged": self.diverged}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> History:
+        return cls(d["rows"], d["stopped_early"], d["best_epoch"], d.get("interrupted", False),
+                   d.get("diverged"))
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the models of one stack share: linear layers (classifier included), width, batch norm."""
+
+    n_linear: int = 3
+    hidden: int = 10
+    batch_norm: bool = False
+
+    def __post_init__(self) -> None:
+        check_architecture(self.n_linear, self.hidden, self.batch_norm)
+
+    def sizes(self) -> list[int]:
+        return [IMAGE_SIZE * IMAGE_SIZE] + [self.hidden] * (self.n_linear - 1) + [N_CLASSES]
+
+
+@dataclass
+class Member:
+    """One model of a stack: its seed and its own hyperparameters.
+
+    ``train_rows`` are the rows of ``data.train`` it trains on (None: all of them), and
+    ``validation_rows`` the rows it is validated on, if any.
+    """
+
+    seed: int
+    lr: float = 0.1
+    epochs: int = 10
+    dropout: float = 0.0
+    l1: float = 0.0
+    l2: float = 0.0
+    l2_first: float = 0.0
+    early_stopping: EarlyStopping | None = None
+    train_rows: torch.Tensor | None = None
+    validation_rows: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or int(self.seed) != self.seed:
+            raise ValueError(f"seed must be a whole number, got {self.seed!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"learning rate must be a finite number > 0, got {self.lr}")
+        if int(self.epochs) != self.epochs or self.epochs < 1:
+            raise ValueError(f"epochs must be a whole number >= 1, got {self.epochs}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("l1", "l2", "l2_first"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} strength must be a finite number >= 0, got {value}")
+        stop = self.early_stopping
+        if stop is not None and stop.monitor == "val_loss" and self.validation_rows is None:
+            raise ValueError("early stopping on 'val_loss' needs validation_rows")
+
+    @property
+    def penalised(self) -> bool:
+        return bool(self.l1 or self.l2 or self.l2_first)
+
+
+@dataclass
+class Trained:
+    """What the engine hands back for one member: its history and its model, final weights."""
+
+    member: Member
+    history: History
+    model: nn.Sequential
+
+
+def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-image cross-entropy ``(K, B)`` of logits ``(K, B, 10)``, each row on its own."""
+    per_image = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none")
+    return per_image.view(labels.shape)
+
+
+class Stack:
+    """K models of one shape as stacked tensors: forward pass, evaluation, SGD step."""
+
+    def __init__(self, shape: Shape, members: list[Member], device: torch.device):
+        self.shape, self.members, self.device = shape, list(members), device
+        self.models, generators = [], []
+        for m in members:
+            torch.manual_seed(m.seed)  # initialisation, as build_mlp after manual_seed(seed)
+            self.models.append(build_mlp(shape.n_linear, shape.hidden, shape.batch_norm))
+            dropout_seed = int(torch.randint(2**62, ()))  # drawn right after, from the seed
+            generators.append(torch.Generator(device).manual_seed(dropout_seed))
+        self.dropout_rngs = generators
+        # stacked (K, ...) tensors, keyed by the models' own names ("1.weight", ...)
+        params, buffers = stack_module_state(self.models)
+        self.params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
+        self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        self.linear = [i for i, mod in enumerate(self.models[0]) if isinstance(mod, nn.Linear)]
+        self.norms = [i for i, mod in enumerate(self.models[0]) if isinstance(mod, nn.BatchNorm1d)]
+        self._hyper()
+
+    def _hyper(self) -> None:
+        """Per-model hyperparameters as (K, 1, 1) tensors, for the elementwise updates."""
+        def column(name):
+            values = [float(getattr(m, name)) for m in self.members]
+            return torch.tensor(values, device=self.device).view(-1, 1, 1)
+
+        self.lr, self.l1, self.l2, self.l2_first = (column(n) for n in ("lr", "l1", "l2",
+                                                                         "l2_first"))
+        self.keep_p = 1.0 - column("dropout")
+        self.any_dropout = any(m.dropout > 0 for m in self.members)
+        self.any_penalty = any(m.penalised for m in self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def forward(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+        """Logits ``(K, B, 10)`` of flat images ``(K, B, 784)``, each model on its own slice."""
+        for n, i in enumerate(self.linear):
+            w, b = self.params[f"{i}.weight"], self.params[f"{i}.bias"]
+            x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
+            if n == len(self.linear) - 1:
+                return x
+            x = torch.relu(x)
+            if self.shape.batch_norm:
+                x = self._batch_norm(x, i + 2, training)
+            if training and self.any_dropout:
+                x = self._dropout(x)
+        raise AssertionError("unreachable")
+
+    def _batch_norm(self, x: torch.Tensor, i: int, training: bool) -> torch.Tensor:
+        """``nn.BatchNorm1d`` per model: statistics over the model's own batch, dim 1."""
+        mean_, var_ = self.buffers[f"{i}.running_mean"], self.buffers[f"{i}.running_var"]
+        if training:
+            mean = x.mean(1, keepdim=True)
+            var = x.var(1, unbiased=False, keepdim=True)
+            with torch.no_grad():
+                b = x.shape[1]
+                mean_.mul_(1 - BN_MOMENTUM).add_(mean.squeeze(1), alpha=BN_MOMENTUM)
+                var_.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1) * (b / max(b - 1, 1)),
+                                                alpha=BN_MOMENTUM)
+        else:
+            mean, var = mean_.unsqueeze(1), var_.unsqueeze(1)
+        scale = self.params[f"{i}.weight"].unsqueeze(1) * torch.rsqrt(var + BN_EPS)
+        return (x - mean) * scale + self.params[f"{i}.bias"].unsqueeze(1)
+
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout, each model's mask from its own generator (none drawn for p = 0)."""
+        ones = torch.ones(x.shape[1:], device=x.device)
+        masks = [torch.empty_like(ones).bernoulli_(1 - m.dropout, generator=g)
+                 if m.dropout > 0 else ones
+                 for m, g in zip(self.members, self.dropout_rngs, strict=True)]
+        return x * torch.stack(masks) / self.keep_p
+
+    def sgd_step(self, objective: torch.Tensor) -> None:
+        """Plain SGD, ``w -= lr * (grad + penalty grad)``, each model with its own lr."""
+        names, params = list(self.params), list(self.params.values())
+        grads = list(torch.autograd.grad(objective, params))
+        with torch.no_grad():
+            if self.any_penalty:  # d/dW of l1 sum|W| + l2 sum W^2 (+ l2_first on layer one)
+                for n, i in enumerate(self.linear):
+                    at, w = names.index(f"{i}.weight"), self.params[f"{i}.weight"]
+                    l2 = self.l2 + self.l2_first if n == 0 else self.l2
+                    grads[at] = grads[at] + (self.l1 * w.sign() + 2 * l2 * w)
+            lrs = [self.lr.view(-1, *[1] * (p.dim() - 1)) for p in params]
+            torch._foreach_sub_(params, torch._foreach_mul(grads, lrs))
+
+    @torch.no_grad()
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor,
+                 rows: torch.Tensor | None) -> list[dict]:
+        """Loss and accuracy of every model: on shared ``images`` or its own ``rows`` (K, n)."""
+        n = labels.shape[0] if rows is None else rows.shape[1]
+        k = len(self)
+        loss, hits = torch.zeros(k, device=self.device), []
+        for begin in range(0, n, EVAL_CHUNK):
+            if rows is None:
+                x = images[begin:begin + EVAL_CHUNK].expand(k, -1, -1)
+                y = labels[begin:begin + EVAL_CHUNK].expand(k, -1)
+            else:
+                chunk = rows[:, begin:begin + EVAL_CHUNK]
+                x = images.index_select(0, chunk.flatten()).view(*chunk.shape, -1)
+                y = labels.index_select(0, chunk.flatten()).view(chunk.shape)
+            logits = self.forward(x, training=False)
+            loss += _cross_entropy(logits, y).sum(1)
+            hits.append(logits.argmax(2) == y)
+        hit = torch.cat(hits, 1).double()  # (K, n)
+        whole = n // STUDY_EVAL_BATCH * STUDY_EVAL_BATCH  # the study's per-batch average
+        per_batch = [hit[:, :whole].view(k, -1, STUDY_EVAL_BATCH).mean(2)]
+        if whole < n:
+            per_batch.append(hit[:, whole:].mean(1, keepdim=True))
+        study = torch.cat(per_batch, 1).mean(1).tolist()
+        correct, loss = hit.sum(1).tolist(), loss.tolist()
+        return [{"loss": loss[j] / n, "acc": int(correct[j]) / n, "acc_study": study[j]}
+                for j in range(k)]
+
+    @torch.no_grad()
+    def write_back(self, positions: list[int], steps: int) -> None:
+        """Copy the slices at ``positions`` into their models' own ``nn.Sequential``."""
+        for j in positions:
+            model = self.models[j]
+            state = {k: v[j] for k, v in (self.params | self.buffers).items()}
+            for i in self.norms:
+                state[f"{i}.num_batches_tracked"] = torch.tensor(steps)
+            model.load_state_dict(state)
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only the models at ``rows`` (the others leave, their own models written)."""
+        index = torch.tensor(rows, device=self.device)
+        self.members = [self.members[r] for r in rows]
+        self.models = [self.models[r] for r in rows]
+        self.dropout_rngs = [self.dropout_rngs[r] for r in rows]
+        self.params = {k: v.detach().index_select(0, index).requires_grad_()
+                       for k, v in self.params.items()}
+        self.buffers = {k: v.index_select(0, index) for k, v in self.buffers.items()}
+        self._hyper()
+
+
+def _user_model(shape: Shape, member: Member, trained: nn.Sequential) -> nn.Sequential:
+    """The member's model as ``build_mlp`` makes it (with its dropout), holding its weights."""
+    model = build_mlp(shape.n_linear, shape.hidden, shape.batch_norm, member.dropout)
+    with torch.no_grad():
+        for ours, theirs in zip(model.parameters(), trained.parameters(), strict=True):
+            ours.copy_(theirs)
+        for ours, theirs in zip(model.buffers(), trained.buffers(), strict=True):
+            ours.copy_(theirs)
+    return model.eval()
+
+
+def train_stack(
+    shape: Shape,
+    members: list[Member],
+    data: FashionMNIST,
+    *,
+    device: torch.device | str | None = None,
+    on_batch: Callable[[int, int, int], None] | None = None,
+    on_epoch: Callable[[int, History], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Trained]:
+    """Train every member on ``data.train`` in one stack; evaluate each epoch on ``data.test``.
+
+    All members must train on the same number of rows (their batches line up). Callbacks:
+    ``on_batch(step, steps_per_epoch, models_training)`` after each batch; ``on_epoch(j,
+    history)`` after member ``j`` finishes an epoch; ``should_stop()`` between batches ends the
+    whole run (histories marked ``interrupted``, the weights kept as they are).
+    """
+    if not members:
+        raise ValueError("train_stack needs at least one member")
+    sizes = {len(data.train) if m.train_rows is None else len(m.train_rows) for m in members}
+    if len(sizes) != 1:
+        raise ValueError(f"members of one stack must train on as many rows; got sizes {sizes}")
+    device = pick_device(device)
+    n = sizes.pop()
+    steps = math.ceil(n / BATCH_SIZE)
+    images, labels = data.train.images.flatten(1).to(device), data.train.labels.to(device)
+    test_images, test_labels = data.test.images.flatten(1).to(device), data.test.labels.to(device)
+    # Slots are stack positions. A stack is never computed with fewer than two (module
+    # docstring): a lone member gets a ghost, a copy whose results are thrown away, and when
+    # all but one member have left, one that left stays on as a ghost.
+    slots = list(members) + ([replace(members[0], early_stopping=None)] if len(members) == 1
+                             else [])
+    owner: list[int | None] = [*range(len(members)), None][:len(slots)]  # slot -> member
+    everything = torch.arange(len(data.train), device=device)
+    rows = [everything if m.train_rows is None else m.train_rows.to(device) for m in slots]
+    val_rows = [None if m.validation_rows is None else m.validation_rows.to(device)
+                for m in slots]
+    shuffles = [torch.Generator().manual_seed(m.seed) for m in slots]
+    shared = all(m.train_rows is None for m in members)  # evaluate on one training set
+    histories = [History() for _ in members]
+    stack = Stack(shape, slots, device)
+    models = stack.models[:len(members)]  # the members' own, written at each epoch's end
+    live = list(range(len(slots)))  # stack position -> slot
+
+    def training() -> list[int]:
+        return [owner[s] for s in live if owner[s] is not None]
+
+    def owned() -> list[int]:
+        return [pos for pos, s in enumerate(live) if owner[s] is not None]
+
+    for epoch in range(1, max(m.epochs for m in members) + 1):
+        # each slot's order for the epoch: a fresh permutation of its own rows
+        orders = torch.stack([rows[s][torch.randperm(n, generator=shuffles[s]).to(device)]
+                              for s in live])
+        loss_sum = torch.zeros(len(live), device=device)
+        acc_sum = torch.zeros(len(live), device=device)
+        for step, begin in enumerate(range(0, n, BATCH_SIZE), 1):
+            batch = orders[:, begin:begin + BATCH_SIZE]  # (K, B): each model's own examples
+            y = labels.index_select(0, batch.flatten()).view(batch.shape)
+            x = images.index_select(0, batch.flatten()).view(*batch.shape, -1)
+            logits = stack.forward(x, training=True)
+            losses = _cross_entropy(logits, y).mean(1)
+            # a model whose loss is NaN keeps NaN in its own slice; it leaves at the epoch's end
+            stack.sgd_step(losses.sum())
+            loss_sum += losses.detach() * batch.shape[1]
+            acc_sum += (logits.detach().argmax(2) == y).float().mean(1)
+            if on_batch is not None:
+                on_batch(step, steps, len(training()))
+            if should_stop is not None and should_stop():
+                for j in training():
+                    histories[j].interrupted = True
+                stack.write_back(owned(), (epoch - 1) * steps + step)
+                return _finish(shape, members, histories, models)
+
+        stack.write_back(owned(), epoch * steps)
+        trains = stack.evaluate(images, labels, None if shared else
+                                torch.stack([rows[s] for s in live]))
+        tests = stack.evaluate(test_images, test_labels, None)
+        vals = None
+        if all(val_rows[s] is not None for s in live):
+            vals = stack.evaluate(images, labels, torch.stack([val_rows[s] for s in live]))
+        staying = []
+        for pos, s in enumerate(live):
+            j = owner[s]
+            if j is None:
+                continue
+            history, member = histories[j], members[j]
+            if not math.isfinite(float(loss_sum[pos])):
+                history.diverged = (
+                    f"the training loss became {float(loss_sum[pos])} in epoch {epoch}: "
+                    f"training diverged. Lower the learning rate (lr={member.lr}) or the penalty "
+                    f"strengths (l1={member.l1}, l2={member.l2}, l2_first={member.l2_first}).")
+                owner[s] = None
+                continue
+            row = {"epoch": epoch, "train_loss": float(loss_sum[pos]) / n,
+                   "train_acc_running": float(acc_sum[pos]) / steps,
+                   "train_acc": trains[pos]["acc"], "test_loss": tests[pos]["loss"],
+                   "test_acc": tests[pos]["acc"], "test_acc_study": tests[pos]["acc_study"]}
+            if vals is not None:
+                row |= {"val_loss": vals[pos]["loss"], "val_acc": vals[pos]["acc"]}
+            history.rows.append(row)
+            if member.early_stopping is not None:
+                rule = member.early_stopping
+                history.stopped_early = rule.step(row[rule.monitor], epoch)
+                history.best_epoch = rule.best_epoch
+            if on_epoch is not None:
+                on_epoch(j, history)
+            if history.stopped_early or epoch >= member.epochs:
+                owner[s] = None  # done: from now on a ghost, if it stays at all
+            else:
+                staying.append(pos)
+        if not staying:
+            break
+        if len(staying) == 1:  # keep a second slot, as a ghost
+            staying.append(next(p for p in range(len(live)) if p not in staying))
+        if len(staying) < len(live):
+            stack.keep(sorted(staying))
+            live = [live[p] for p in sorted(staying)]
+    return _finish(shape, members, histories, models)
+
+
+def _finish(shape: Shape, members: list[Member], histories: list[History],
+            models: list[nn.Sequential]) -> list[Trained]:
+    return [Trained(m, h, _user_model(shape, m, model))
+            for m, h, model in zip(members, histories, models, strict=True)]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Loss and exact accuracy of one ``nn.Module`` in eval mode (the playground's Stop)."""
+    was_training = model.training
+    model.eval()
+    logits = torch.cat([model(images[i:i + EVAL_CHUNK]) for i in range(0, len(labels),
+                                                                          EVAL_CHUNK)])
+    model.train(was_training)
+    return {"loss": float(F.cross_entropy(logits, labels)),
+            "acc": int((logits.argmax(1) == labels).sum()) / len(labels)}

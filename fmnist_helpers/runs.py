@@ -1,0 +1,317 @@
+"""The run store: each run's result cached on disk, and the planner that trains what is missing.
+
+A *run* is one experiment of :mod:`fmnist_helpers.study` with one seed. This module joins the
+study's configurations (plain data) to the engine (tensors and hyperparameters): it turns an
+experiment and a seed into an engine :class:`~fmnist_helpers.engine.Member`, groups the missing
+runs by shape into as few stacks as memory allows, trains each stack once, and caches every
+result under a key made of everything that changes its numbers. The engine gives a run the same
+numbers whatever shares its stack, so each cached result has exactly one possible value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .data import N_CLASSES, FashionMNIST, load_fashion_mnist, stratified_indices
+from .engine import EarlyStopping, History, Member, Shape, Trained, train_stack
+from .models import count_parameters
+from .settings import Settings, settings
+from .study import STUDY, Experiment, get_experiment
+
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+CACHE_VERSION = 2  # bump when a change to the code changes the numbers
+VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
+MAX_STACK = 96  # models per stack: evaluation holds MAX_STACK x 1,000 images (300 MB) at once
+
+
+@dataclass
+class Result:
+    """A finished run: what was trained, how it went, on what data and with what software."""
+
+    experiment: Experiment
+    seed: int
+    quick: bool
+    history: History
+    n_params: int
+    device: str
+    source: str = ""
+    versions: dict = field(default_factory=dict)
+
+    @property
+    def final(self) -> dict:
+        return self.history.last
+
+    @property
+    def epochs_trained(self) -> int:
+        return len(self.history)
+
+    def to_dict(self) -> dict:
+        return {"experiment": dataclasses.asdict(self.experiment), "seed": self.seed,
+                "quick": self.quick, "history": self.history.to_dict(),
+                "n_params": self.n_params, "device": self.device, "source": self.source,
+                "versions": self.versions}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Result:
+        return cls(Experiment(**d["experiment"]), d["seed"], d["quick"],
+                   History.from_dict(d["history"]), d["n_params"], d["device"], d["source"],
+                   d["versions"])
+
+
+@functools.lru_cache(maxsize=2)
+def get_data(quick: bool) -> FashionMNIST:
+    """The dataset, loaded once per process (full, or the quick subset)."""
+    return load_fashion_mnist(quick=quick)
+
+
+def versions() -> dict:
+    import torchvision
+
+    return {"torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version()}
+
+
+# ---------------------------------------------------------------------------------------------
+# From an experiment to the engine
+# ---------------------------------------------------------------------------------------------
+
+def resolve(experiment: Experiment, config: Settings, epochs: int | None = None) -> Experiment:
+    """The experiment as it will train: its epochs after ``epochs`` and quick mode's cap."""
+    n = config.epochs(experiment.epochs if epochs is None else epochs,
+                      experiment.early_stopping is not None)
+    return experiment if n == experiment.epochs else experiment.replace(epochs=n)
+
+
+def validation_rows(data: FashionMNIST, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of ``data.train`` to train on and the stratified rows held out for validation."""
+    size = len(data.train) // VALIDATION_FRACTION // N_CLASSES * N_CLASSES
+    held = stratified_indices(data.train.labels, size // N_CLASSES, seed)
+    keep = torch.ones(len(data.train), dtype=torch.bool)
+    keep[held] = False
+    return torch.nonzero(keep).flatten(), held
+
+
+def shape_of(experiment: Experiment) -> Shape:
+    return Shape(experiment.n_linear, experiment.hidden, experiment.batch_norm)
+
+
+def member_for(experiment: Experiment, seed: int, data: FashionMNIST) -> Member:
+    """The engine's member for one run: the experiment's hyperparameters and the seed."""
+    stopper, train_rows, val_rows = None, None, None
+    if experiment.early_stopping == "validation":
+        train_rows, val_rows = validation_rows(data, seed)
+    if experiment.early_stopping:
+        monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
+        stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
+    return Member(seed, experiment.lr, experiment.epochs, experiment.dropout, experiment.l1,
+                  experiment.l2, experiment.l2_first, stopper, train_rows, val_rows)
+
+
+def train_one(experiment: Experiment, seed: int, data: FashionMNIST, **engine_options) -> Trained:
+    """Train one run, no cache (the playground): ``engine_options`` go to ``train_stack``."""
+    member = member_for(experiment, seed, data)
+    return train_stack(shape_of(experiment), [member], data, **engine_options)[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The cache
+# ---------------------------------------------------------------------------------------------
+
+def results_dir(quick: bool) -> Path:
+    root = Path(os.environ.get("FMNIST_RESULTS_DIR", RESULTS_DIR))
+    return root / ("quick" if quick else "full")
+
+
+def cache_path(experiment: Experiment, seed: int, quick: bool, device: str) -> Path:
+    """Where a run is cached: keyed by everything that changes its numbers."""
+    key = {"experiment": experiment.numbers_key(), "seed": seed, "quick": quick,
+           "device": device, "torch": torch.__version__, "cache_version": CACHE_VERSION}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return results_dir(quick) / f"{experiment.name}-seed{seed}-{digest}.json"
+
+
+def write_atomic(path: Path, payload: dict) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".part") as f:
+        json.dump(payload, f)
+    os.replace(f.name, path)
+
+
+def load_cached(path: Path) -> Result | None:
+    """The cached result at ``path``; None when absent or unreadable (which is then deleted)."""
+    if not path.is_file():
+        return None
+    try:
+        return Result.from_dict(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError):
+        path.unlink(missing_ok=True)  # unreadable or an older format: it will be trained again
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner
+# ---------------------------------------------------------------------------------------------
+
+def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK
+         ) -> list[list[tuple[Experiment, int]]]:
+    """Group runs into stacks: one shape and training-set size each, ``max_stack`` at most."""
+    groups: dict[tuple, list[tuple[Experiment, int]]] = {}
+    for experiment, seed in runs:
+        key = (shape_of(experiment), experiment.early_stopping == "validation")
+        groups.setdefault(key, []).append((experiment, seed))
+    return [group[i:i + max_stack] for group in groups.values()
+            for i in range(0, len(group), max_stack)]
+
+
+class _Progress:
+    """One bar over every run the planner trains, in model-epochs, with runs done / total."""
+
+    def __init__(self, runs: int, epochs: int, enabled: bool):
+        self.runs, self.done, self.bar = runs, 0, None
+        if enabled and runs:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=epochs, desc=f"training {runs} run{'s' * (runs > 1)}",
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} "
+                                       "[{elapsed}<{remaining}]")
+            self.bar.set_postfix_str(f"0/{runs} runs done")
+
+    def batch(self, step: int, steps: int, models: int) -> None:
+        if self.bar is not None:
+            self.bar.update(models / steps)
+
+    def run_done(self, epochs_left: int) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(epochs_left)
+            self.bar.set_postfix_str(f"{self.done}/{self.runs} runs done")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train_runs(
+    runs: Sequence[tuple[str | Experiment, int]],
+    config: Settings | None = None,
+    *,
+    epochs: int | None = None,
+    cache: bool = True,
+) -> list[Result]:
+    """Results of ``(experiment, seed)`` runs, in order: cached ones loaded, the rest trained.
+
+    The missing runs are trained in as few stacks as :func:`plan` allows, with one progress bar
+    over all of them; each result is cached as soon as its run ends.
+    """
+    config = config or settings()
+    wanted = [(resolve(get_experiment(name), config, epochs), int(seed)) for name, seed in runs]
+    found: dict[Path, Result] = {}
+    missing: dict[Path, tuple[Experiment, int]] = {}
+    for experiment, seed in wanted:
+        path = cache_path(experiment, seed, config.quick, config.device.type)
+        cached = load_cached(path) if cache else None
+        if cached is not None:
+            found[path] = cached
+        else:
+            missing[path] = (experiment, seed)
+    if missing:
+        found |= _train_missing(missing, config, cache)
+    return [found[cache_path(e, s, config.quick, config.device.type)] for e, s in wanted]
+
+
+def _train_missing(missing: dict[Path, tuple[Experiment, int]], config: Settings,
+                   cache: bool) -> dict[Path, Result]:
+    data = get_data(config.quick)
+    progress = _Progress(len(missing), sum(e.epochs for e, _ in missing.values()),
+                         config.progress)
+    out: dict[Path, Result] = {}
+    try:
+        for stack in plan(missing.values()):
+            paths = [cache_path(e, s, config.quick, config.device.type) for e, s in stack]
+
+            def finished(j: int, history: History, stack=stack, paths=paths) -> None:
+                experiment, seed = stack[j]
+                if history.stopped_early or len(history) == experiment.epochs:
+                    out[paths[j]] = _save(experiment, seed, history, config, data, cache,
+                                          paths[j])
+                    progress.run_done(experiment.epochs - len(history))
+
+            members = [member_for(e, s, data) for e, s in stack]
+            trained = train_stack(shape_of(stack[0][0]), members, data, device=config.device,
+                                  on_batch=progress.batch, on_epoch=finished)
+            for j, t in enumerate(trained):  # diverged runs end without a last epoch
+                if paths[j] not in out:
+                    experiment, seed = stack[j]
+                    out[paths[j]] = _save(experiment, seed, t.history, config, data, cache,
+                                          paths[j])
+                    progress.run_done(experiment.epochs - len(t.history))
+    finally:
+        progress.close()
+    return out
+
+
+def _save(experiment: Experiment, seed: int, history: History, config: Settings,
+          data: FashionMNIST, cache: bool, path: Path) -> Result:
+    result = Result(experiment, seed, config.quick, history, count_parameters(experiment.build()),
+                    config.device.type, data.source, versions())
+    if cache:
+        write_atomic(path, result.to_dict())
+    return result
+
+
+def run_experiment(
+    name: str | Experiment,
+    seed: int = 0,
+    epochs: int | None = None,
+    *,
+    quick: bool | None = None,
+    cache: bool = True,
+    device: str | None = None,
+) -> Result:
+    """Train one run of an experiment (or load it from the cache) and return its result.
+
+    ``quick`` (default: ``FMNIST_QUICK``) trains a couple of epochs on a stratified subset;
+    quick and full results are cached in separate folders and never mix.
+    """
+    return train_runs([(name, seed)], settings(quick, device), epochs=epochs, cache=cache)[0]
+
+
+def run_seeds(name: str | Experiment, seeds: Sequence[int] | None = None, *,
+              quick: bool | None = None, device: str | None = None) -> list[Result]:
+    """Every seed of one experiment (default: the settings' seeds), trained in one stack."""
+    config = settings(quick, device)
+    return train_runs([(name, s) for s in (config.seeds if seeds is None else seeds)], config)
+
+
+def study_results(names: Iterable[str] | None = None, seeds: Sequence[int] | None = None,
+                  quick: bool | None = None) -> list[Result]:
+    """Every seed of every experiment named (default: the study's), as few stacks as possible."""
+    config = settings(quick)
+    seeds = config.seeds if seeds is None else seeds
+    return train_runs([(n, s) for n in (names or STUDY) for s in seeds], config)
+
+
+def cached_results(names: Iterable[str] | None = None, seeds: Sequence[int] | None = None,
+                   quick: bool | None = None) -> list[Result]:
+    """The finished runs found in the cache; nothing is trained, missing runs are left out."""
+    config = settings(quick)
+    found = []
+    for name in names or STUDY:
+        experiment = resolve(get_experiment(name), config)
+        for seed in config.seeds if seeds is None else seeds:
+            result = load_cached(cache_path(experiment, seed, config.quick, config.device.type))
+            if result is not None:
+                found.append(result)
+    return found

@@ -1,0 +1,171 @@
+"""The engine: the recipe, early stopping, and the same numbers alone or in any stack."""
+
+import math
+
+import pytest
+import torch
+
+from fmnist_helpers.engine import EarlyStopping, Member, Shape, evaluate, train_stack
+from fmnist_helpers.models import build_mlp
+from fmnist_helpers.recipe import train_plain
+
+SHALLOW = Shape(3, 10, False)
+
+
+def _stop_epoch(values, **kwargs):
+    stopper = EarlyStopping(**kwargs)
+    for epoch, value in enumerate(values, 1):
+        if stopper.step(value, epoch):
+            return epoch, stopper.best_epoch
+    return None, stopper.best_epoch
+
+
+def test_early_stopping_on_scripted_histories():
+    # improves by >= 0.01 for three epochs, then three epochs of too-small gains
+    assert _stop_epoch([1.0, 0.9, 0.8, 0.795, 0.792, 0.7905, 0.5]) == (6, 3)
+    # a fall of exactly 0.01 counts ("at least 0.01"), despite float rounding
+    assert _stop_epoch([0.8, 0.79, 0.78, 0.775, 0.775, 0.775]) == (6, 3)
+    # a real improvement resets the count
+    assert _stop_epoch([1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5]) == (7, 4)
+    assert _stop_epoch([1.0 - 0.1 * k for k in range(8)]) == (None, 8)
+    assert _stop_epoch([1.0, 2.0, 3.0], patience=1) == (2, 1)
+    with pytest.raises(ValueError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_history_has_every_column_and_sane_values(quick_data):
+    (t,) = train_stack(SHALLOW, [Member(0, epochs=2)], quick_data)
+    h = t.history
+    assert h["epoch"] == [1, 2] and not h.stopped_early and h.diverged is None
+    for row in h.rows:
+        for key in ("train_loss", "train_acc", "train_acc_running", "test_loss", "test_acc",
+                    "test_acc_study"):
+            assert math.isfinite(row[key])
+        assert 0 <= row["test_acc"] <= 1
+        assert round(row["test_acc"] * 500, 6).is_integer()  # 500 quick test images
+    assert h.last["test_acc"] > 0.5  # it learned something on real data
+    # the returned model holds the final weights: its own evaluation agrees with the history
+    score = evaluate(t.model, quick_data.test.images, quick_data.test.labels)
+    assert score["acc"] == h.last["test_acc"]
+    assert score["loss"] == pytest.approx(h.last["test_loss"], rel=1e-5)
+
+
+def test_the_engine_runs_the_plain_recipe(quick_data):
+    """Same history as the 15-line PyTorch loop of notebook 01, within float rounding."""
+    for l1, l2 in ((0.0, 0.0), (1e-3, 1e-4)):
+        torch.manual_seed(3)
+        plain = train_plain(build_mlp(), quick_data, epochs=2, lr=0.05, seed=3, l1=l1, l2=l2)
+        (t,) = train_stack(SHALLOW, [Member(3, lr=0.05, epochs=2, l1=l1, l2=l2)], quick_data)
+        for a, b in zip(plain, t.history.rows, strict=True):
+            assert a["test_loss"] == pytest.approx(b["test_loss"], abs=1e-4)
+            assert a["test_acc"] == pytest.approx(b["test_acc"], abs=0.01)
+
+
+def _alone(shape, member, data):
+    return train_stack(shape, [member], data)[0]
+
+
+def _fresh(m: Member) -> Member:
+    """The same member with a fresh early-stopping rule (a rule keeps state)."""
+    rule = m.early_stopping
+    if rule is not None:
+        rule = EarlyStopping(rule.patience, rule.min_delta, rule.monitor)
+    return Member(m.seed, m.lr, m.epochs, m.dropout, m.l1, m.l2, m.l2_first, rule,
+                  m.train_rows, m.validation_rows)
+
+
+CASES = {
+    "plain": (SHALLOW, Member(0, epochs=3)),
+    "dropout": (SHALLOW, Member(1, epochs=3, dropout=0.2)),
+    "penalised": (SHALLOW, Member(2, lr=0.05, epochs=3, l1=1e-3, l2=1e-4, l2_first=1e-4)),
+    "early stopping": (SHALLOW, Member(3, epochs=8, early_stopping=EarlyStopping(1, 0.02))),
+    "batch norm": (Shape(3, 10, True), Member(4, epochs=3, dropout=0.2)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_same_numbers_alone_or_in_any_stack(case, quick_data):
+    """Bit for bit: alone, with its seeds, with other experiments, while mates stop early."""
+    shape, member = CASES[case]
+    alone = _alone(shape, _fresh(member), quick_data)
+    mates = [Member(10, epochs=1), Member(11, epochs=2, dropout=0.5),  # leave early
+             Member(12, lr=0.01, epochs=3, l2=1e-3)]
+    seeds = [Member(s, member.lr, member.epochs, member.dropout, member.l1, member.l2,
+                    member.l2_first) for s in (20, 21)]
+    for stack in ([*mates, _fresh(member)], [_fresh(member), *seeds], [_fresh(member), mates[0]]):
+        together = train_stack(shape, stack, quick_data)
+        mine = next(t for t in together if t.member.seed == member.seed)
+        assert mine.history.rows == alone.history.rows, f"{case} differs in a stack"
+        assert mine.history.stopped_early == alone.history.stopped_early
+        for a, b in zip(alone.model.state_dict().values(), mine.model.state_dict().values(),
+                        strict=True):
+            assert torch.equal(a, b)
+    if case == "early stopping":
+        assert alone.history.stopped_early and len(alone.history) < member.epochs
+
+
+def test_same_seed_same_numbers_other_seed_others(quick_data):
+    def run(seed):
+        return _alone(Shape(3, 10, True), Member(seed, epochs=2, dropout=0.2),
+                      quick_data).history.rows
+
+    assert run(3) == run(3)
+    assert run(3) != run(4)
+
+
+def test_a_diverging_model_leaves_the_stack_and_the_others_go_on(quick_data):
+    calm = Member(0, epochs=2)
+    wild = Member(1, lr=1e3, epochs=2, l2=1e3)  # weights grow x2,000,001 a step
+    calm_alone = _alone(SHALLOW, Member(0, epochs=2), quick_data)
+    a, b = train_stack(SHALLOW, [calm, wild], quick_data)
+    assert b.history.diverged and "Lower the learning rate (lr=1000.0)" in b.history.diverged
+    assert len(b.history) == 0
+    assert a.history.diverged is None and a.history.rows == calm_alone.history.rows
+    with pytest.raises(ValueError, match="finished no epoch"):
+        b.history.last
+
+
+def test_should_stop_interrupts_and_keeps_the_weights(quick_data):
+    batches = []
+    (t,) = train_stack(SHALLOW, [Member(0, epochs=3)], quick_data,
+                       on_batch=lambda step, steps, k: batches.append((step, steps, k)),
+                       should_stop=lambda: len(batches) >= 5)
+    assert t.history.interrupted and len(t.history) == 0
+    assert batches[0] == (1, 63, 1)  # 2,000 quick images in batches of 32
+    assert not torch.equal(t.model[1].weight, _fresh_weights())
+
+
+def _fresh_weights():
+    torch.manual_seed(0)
+    return build_mlp()[1].weight
+
+
+def test_validation_rows_and_callbacks(quick_data):
+    rows, held = torch.arange(200, 2000), torch.arange(200)
+    epochs = []
+    m = Member(0, epochs=4, early_stopping=EarlyStopping(1, 0.5, "val_loss"), train_rows=rows,
+               validation_rows=held)
+    (t,) = train_stack(SHALLOW, [m], quick_data, on_epoch=lambda j, h: epochs.append((j, len(h))))
+    assert "val_loss" in t.history.rows[0] and t.history.stopped_early
+    assert epochs == [(0, n) for n in range(1, len(t.history) + 1)]
+    with pytest.raises(ValueError, match="as many rows"):
+        train_stack(SHALLOW, [m, Member(1)], quick_data)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(lr=0), "learning rate"), (dict(lr=-0.1), "learning rate"),
+    (dict(lr=float("nan")), "learning rate"), (dict(dropout=1.0), "dropout"),
+    (dict(epochs=0), "epochs"), (dict(l1=-1e-3), "l1"), (dict(seed=1.5), "seed"),
+    (dict(early_stopping=EarlyStopping(monitor="val_loss")), "validation_rows"),
+])
+def test_members_are_checked_before_training(bad, match):
+    with pytest.raises(ValueError, match=match):
+        Member(**({"seed": 0} | bad))
+    with pytest.raises(ValueError, match="hidden width"):
+        Shape(3, 0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_stack_trains(quick_data):
+    (t,) = train_stack(SHALLOW, [Member(0, epochs=2)], quick_data, device="cuda")
+    assert t.history.last["test_acc"] > 0.5

@@ -1,0 +1,118 @@
+import json
+
+import pytest
+import torch
+
+from fmnist_helpers import runs as ex
+from fmnist_helpers.runs import plan, run_experiment, study_results
+from fmnist_helpers.settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS
+from fmnist_helpers.study import PAPER, READINGS, STUDY, Experiment
+
+
+def test_every_paper_row_has_a_config():
+    assert set(PAPER) <= set(STUDY)
+    assert len(PAPER) == 10  # the study's table has ten rows
+    assert all(e.notes for e in STUDY.values())
+
+
+def test_quick_run_is_cached_and_reloaded(monkeypatch):
+    first = run_experiment("shallow", seed=1, quick=True)
+    assert first.epochs_trained == QUICK_EPOCHS and first.quick
+    files = list(ex.results_dir(True).glob("*.json"))
+    assert len(files) == 1 and "shallow-seed1" in files[0].name
+    assert not list(ex.results_dir(True).glob("*.part"))
+
+    def no_training(*a, **k):
+        raise AssertionError("should have loaded from the cache")
+
+    monkeypatch.setattr(ex, "train_stack", no_training)
+    again = run_experiment("shallow", seed=1, quick=True)
+    assert again.history.rows == first.history.rows
+    assert again.n_params == 8070
+
+
+def test_cache_key_separates_what_changes_numbers():
+    e = STUDY["shallow"]
+    base = ex.cache_path(e, 0, False, "cpu")
+    assert base != ex.cache_path(e, 1, False, "cpu")
+    assert base != ex.cache_path(e.replace(epochs=11), 0, False, "cpu")
+    assert base != ex.cache_path(e.replace(lr=0.05), 0, False, "cpu")
+    assert base != ex.cache_path(e, 0, False, "cuda")
+    assert ex.cache_path(e, 0, True, "cpu").parent.name == "quick"
+    assert base.parent.name == "full"
+    assert base == ex.cache_path(e.replace(notes="other words"), 0, False, "cpu")
+
+
+def test_corrupt_cache_file_is_retrained():
+    first = run_experiment("shallow", seed=2, quick=True)
+    path = next(ex.results_dir(True).glob("shallow-seed2-*.json"))
+    path.write_text("{ not json")
+    again = run_experiment("shallow", seed=2, quick=True)
+    assert again.history.rows[-1]["test_acc"] == first.history.rows[-1]["test_acc"]
+    json.loads(path.read_text())
+
+
+def test_early_stopping_experiments_in_quick_mode():
+    study = run_experiment("early_stopping", quick=True)
+    assert study.epochs_trained <= QUICK_MAX_EPOCHS
+    sound = run_experiment("early_stopping_val", quick=True)
+    assert "val_loss" in sound.history.rows[0]
+    assert "val_loss" not in study.history.rows[0]
+
+
+def test_unknown_experiment_lists_the_names():
+    with pytest.raises(KeyError, match="shallow"):
+        run_experiment("shalow", quick=True)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(early_stopping="train"), "early_stopping"), (dict(lr=0), "learning rate"),
+    (dict(lr=-1), "learning rate"), (dict(dropout=1.0), "dropout"), (dict(hidden=0), "width"),
+    (dict(l2=-1e-4), "l2"), (dict(epochs=0), "epochs"), (dict(n_linear=2.5), "n_linear"),
+])
+def test_bad_experiments_are_refused_by_name_without_drawing_randomness(bad, match):
+    state = torch.get_rng_state()
+    with pytest.raises(ValueError, match=f"experiment 'shallow': .*{match}"):
+        STUDY["shallow"].replace(**bad)
+    Experiment("mine", "My network", hidden=64)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_the_planner_stacks_by_shape_and_training_set():
+    runs = [(e, s) for e in [*STUDY.values(), *READINGS.values()] for s in range(5)]
+    stacks = plan(runs, max_stack=40)
+    assert sum(len(s) for s in stacks) == len(runs)
+    for stack in stacks:
+        assert len(stack) <= 40
+        assert len({(e.n_linear, e.hidden, e.batch_norm) for e, _ in stack}) == 1
+        assert len({e.early_stopping == "validation" for e, _ in stack}) == 1
+    shapes = {(e.n_linear, e.hidden, e.batch_norm, e.early_stopping == "validation")
+              for e, _ in runs}
+    assert len(stacks) < len(shapes) + 4  # a few stacks, not one per experiment
+
+
+def test_study_results_trains_what_is_missing_in_one_pass_and_caches_each_run(monkeypatch):
+    first = run_experiment("dropout", seed=1, quick=True)  # in the cache already
+    calls = []
+    real = ex.train_stack
+
+    def counting(shape, members, *a, **k):
+        calls.append(len(members))
+        return real(shape, members, *a, **k)
+
+    monkeypatch.setattr(ex, "train_stack", counting)
+    results = study_results(["shallow", "dropout", "l1", "deeper"], seeds=[0, 1], quick=True)
+    assert [(r.experiment.name, r.seed) for r in results] == [
+        (n, s) for n in ("shallow", "dropout", "l1", "deeper") for s in (0, 1)]
+    assert sorted(calls) == [2, 5]  # deeper alone; the 3-layer, 10-unit runs in one stack
+    assert results[3].history.rows == first.history.rows  # loaded, and equal anyway
+    assert results[0].history.rows == run_experiment("shallow", 0, quick=True).history.rows
+    assert len(calls) == 2  # that last one came from the cache
+
+
+@pytest.mark.slow
+def test_shallow_full_reproduces_the_paper():
+    """The study's baseline: 10 epochs on the full data, test accuracy about 0.844."""
+    result = run_experiment("shallow", seed=0, quick=False)
+    assert result.epochs_trained == 10
+    assert abs(result.final["test_acc"] - PAPER["shallow"].test_acc) <= 0.01
