@@ -42,10 +42,6 @@ EVAL_CHUNK = 1_000  # images per evaluation product: fixed, so results never dep
 BN_MOMENTUM, BN_EPS = 0.1, 1e-5  # nn.BatchNorm1d's defaults
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
-
-
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     """CUDA if present, else Apple's MPS, else the CPU; ``prefer`` or ``FMNIST_DEVICE`` wins."""
     prefer = prefer or os.environ.get("FMNIST_DEVICE")
@@ -135,7 +131,7 @@ class History:
 
 @dataclass(frozen=True)
 class Shape:
-    """What the models of one stack share: linear layers (classifier included), width, batch norm."""
+    """What the models of a stack share: linear layers (classifier included), width, batch norm."""
 
     n_linear: int = 3
     hidden: int = 10

@@ -188,14 +188,17 @@ class _Progress:
                                        "[{elapsed}<{remaining}]")
             self.bar.set_postfix_str(f"0/{runs} runs done")
 
+    def _advance(self, epochs: float) -> None:
+        if self.bar is not None:  # never past the end (a diverged run's last epoch counts twice)
+            self.bar.update(min(epochs, self.bar.total - self.bar.n))
+
     def batch(self, step: int, steps: int, models: int) -> None:
-        if self.bar is not None:
-            self.bar.update(models / steps)
+        self._advance(models / steps)
 
     def run_done(self, epochs_left: int) -> None:
         self.done += 1
+        self._advance(epochs_left)
         if self.bar is not None:
-            self.bar.update(epochs_left)
             self.bar.set_postfix_str(f"{self.done}/{self.runs} runs done")
 
     def close(self) -> None:

@@ -98,11 +98,13 @@ STUDY: dict[str, Experiment] = {
                          "far; stop after 3 epochs without. It watches the TEST set, so the "
                          "test score is no longer an unbiased estimate. The study does not say "
                          "loss or accuracy: 'decrease' reads as loss. Capped at 50 epochs."),
-        Experiment("early_stopping_val", "Shallow network, early stopping on validation", epochs=MAX_EPOCHS, early_stopping="validation",
+        Experiment("early_stopping_val", "Shallow network, early stopping on validation",
+                   epochs=MAX_EPOCHS, early_stopping="validation",
                    notes="The sound variant: the same rule on a stratified 5,000-image "
                          "validation split held out from the training set; the test set is only "
                          "looked at for reporting."),
-        Experiment("batch_norm", "Shallow network using batch normalization layers", batch_norm=True,
+        Experiment("batch_norm", "Shallow network using batch normalization layers",
+                   batch_norm=True,
                    notes="BatchNorm1d after each hidden ReLU (the study places it after the "
                          "activation)."),
         Experiment("l1", "Shallow network using l1 regularization",

@@ -364,11 +364,15 @@ class Playground:
         else:
             train_acc, test_acc = history.last["train_acc"], history.last["test_acc"]
         outcome = ("stopped by you" if history.interrupted else
+                   "diverged" if history.diverged else
                    f"early stop (best epoch {history.best_epoch})" if history.stopped_early
                    else "finished")
         self.runs.append(PlaygroundRun(label, experiment.name, experiment, seed, history, model,
                                        seconds, train_acc, test_acc, outcome))
         self._show_runs()
+        if history.diverged:
+            self._say(f"Run {label}: {history.diverged}", "warn")
+            return
         self._say(f"Run {label}: {outcome} after {len(history)} epoch(s), train acc "
                   f"{train_acc:.3f}, test acc {test_acc:.3f}, {seconds:.1f} s.", "done")
 

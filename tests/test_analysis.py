@@ -14,14 +14,15 @@ from fmnist_helpers.analysis import (
     t_quantile,
     verdict,
 )
-from fmnist_helpers.experiments import PAPER, STUDY, Result
-from fmnist_helpers.train import History
+from fmnist_helpers.engine import History
+from fmnist_helpers.runs import Result
+from fmnist_helpers.study import PAPER, STUDY
 
 
 def fake(name: str, seed: int, test_accs: list[float]) -> Result:
     """A synthetic result (unit-test fixture only): one history row per test accuracy."""
     rows = [{"epoch": i + 1, "test_acc": a, "train_acc": a + 0.01} for i, a in enumerate(test_accs)]
-    return Result(STUDY[name], seed, False, History(rows), 0, 1.0, "cpu")
+    return Result(STUDY[name], seed, False, History(rows), 0, "cpu")
 
 
 def test_mean_interval_by_hand():

@@ -122,7 +122,7 @@ def test_a_diverging_model_leaves_the_stack_and_the_others_go_on(quick_data):
     assert len(b.history) == 0
     assert a.history.diverged is None and a.history.rows == calm_alone.history.rows
     with pytest.raises(ValueError, match="finished no epoch"):
-        b.history.last
+        _ = b.history.last
 
 
 def test_should_stop_interrupts_and_keeps_the_weights(quick_data):

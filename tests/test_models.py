@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from fmnist_helpers.experiments import STUDY
-from fmnist_helpers.models import Dropout, build_mlp, count_parameters, weight_penalty
+from fmnist_helpers.models import build_mlp, count_parameters, weight_penalty
+from fmnist_helpers.study import STUDY
 
 
 def _linear(i, o):
@@ -67,15 +67,3 @@ def test_penalties_match_a_hand_computation():
     both = weight_penalty(model, l1=0.1, l2=0.01).item()
     assert both == pytest.approx(0.1 * l1 + 0.01 * l2)
     assert weight_penalty(model).item() == 0.0
-
-
-def test_dropout_matches_torch_semantics():
-    torch.manual_seed(0)
-    layer = Dropout(0.25)
-    x = torch.ones(2000, 50)
-    y = layer(x)
-    kept = y != 0
-    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.75))
-    assert abs(kept.float().mean().item() - 0.75) < 0.01
-    layer.eval()
-    assert torch.equal(layer(x), x)

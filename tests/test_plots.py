@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from fmnist_helpers import plots, tables
-from fmnist_helpers.experiments import run_experiment
+from fmnist_helpers.runs import run_experiment
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from fmnist_helpers import report
-from fmnist_helpers.experiments import STUDY, results_dir
+from fmnist_helpers.runs import results_dir
+from fmnist_helpers.study import STUDY
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

@@ -7,8 +7,9 @@ import shutil
 import pytest
 
 from fmnist_helpers import discuss, tables
-from fmnist_helpers.experiments import PAPER, Result, results_dir, run_experiment
-from fmnist_helpers.train import History
+from fmnist_helpers.engine import History
+from fmnist_helpers.runs import Result, cached_results, results_dir, run_experiment
+from fmnist_helpers.study import PAPER
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_table_refuses_to_mix_quick_and_full(runs):
 
 
 def test_cached_results_finds_the_trained_runs_without_training(tmp_path, monkeypatch):
-    from fmnist_helpers import experiments
+    from fmnist_helpers import runs as store
 
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / "results"))
     trained = run_experiment("shallow", 0, quick=True)
@@ -93,8 +94,8 @@ def test_cached_results_finds_the_trained_runs_without_training(tmp_path, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("cached_results must not train")
 
-    monkeypatch.setattr(experiments, "train", no_training)
-    found = tables.cached_results(["shallow", "deeper"], seeds=(0, 1), quick=True)
+    monkeypatch.setattr(store, "train_stack", no_training)
+    found = cached_results(["shallow", "deeper"], seeds=(0, 1), quick=True)
     assert [(r.experiment.name, r.seed) for r in found] == [("shallow", 0)]
     assert found[0].history.rows == trained.history.rows
 
@@ -181,7 +182,7 @@ def test_data_and_mode_sentences(quick_data):
 
 
 def test_model_description_counts_parameters():
-    from fmnist_helpers.experiments import STUDY
+    from fmnist_helpers.study import STUDY
 
     text = discuss.describe_model(STUDY["mixed"], quick=False)
     assert "4 linear layers (784 → 50 → 50 → 50 → 10)" in text

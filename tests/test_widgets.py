@@ -5,8 +5,9 @@ import time
 import pytest
 
 from fmnist_helpers import widgets
-from fmnist_helpers.experiments import STUDY, effective_epochs
-from fmnist_helpers.train import TrainingDiverged
+from fmnist_helpers.runs import resolve
+from fmnist_helpers.settings import settings
+from fmnist_helpers.study import STUDY
 from fmnist_helpers.widgets import FOCUS, Playground, playground
 
 TIMEOUT = 120  # generous: the test machine may be busy
@@ -26,7 +27,7 @@ def test_presets_fill_every_knob():
     for name, experiment in STUDY.items():
         pg = playground(name)
         assert pg.quick  # from FMNIST_QUICK
-        assert pg.experiment() == experiment.replace(epochs=effective_epochs(experiment, True))
+        assert pg.experiment() == resolve(experiment, settings(True))
     pg = playground("deeper")
     pg.preset.value = "mixed"
     assert (pg.depth.value, pg.width.value, pg.batch_norm.value, pg.dropout.value) == (
@@ -98,16 +99,26 @@ def test_invalid_combinations_are_out_of_reach():
 
 
 def test_training_error_is_shown_in_the_status(monkeypatch):
-    def diverge(*args, **kwargs):
-        raise TrainingDiverged("the loss became nan at epoch 1, batch 3: training diverged.")
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(widgets, "train_experiment", diverge)
+    monkeypatch.setattr(widgets, "train_one", fail)
     pg = playground("shallow")
     pg.train_button.click()
     assert pg.wait(TIMEOUT)
-    assert isinstance(pg.error, TrainingDiverged)
-    assert "TrainingDiverged" in pg.status.value and "diverged" in pg.status.value
+    assert isinstance(pg.error, RuntimeError)
+    assert "RuntimeError: out of memory" in pg.status.value
     assert pg.runs == [] and not pg.train_button.disabled
+
+
+def test_a_diverging_run_says_so():
+    pg = playground("shallow")
+    pg.lr.options = [*pg.lr.options, ("1000", 1000.0)]
+    pg.lr.value, pg.l2.value = 1000.0, 1e-2
+    pg.train_button.click()
+    assert pg.wait(TIMEOUT) and pg.error is None
+    (run,) = pg.runs
+    assert run.outcome.startswith("diverged") and "Lower the learning rate" in pg.status.value
 
 
 def test_focus_puts_the_sections_knobs_first_and_displays_itself():
