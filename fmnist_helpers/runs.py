@@ -184,8 +184,8 @@ class _Progress:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=epochs, desc=f"training {runs} run{'s' * (runs > 1)}",
-                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix} "
-                                       "[{elapsed}<{remaining}]")
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} "
+                                       "epochs{postfix} [{elapsed}<{remaining}]")
             self.bar.set_postfix_str(f"0/{runs} runs done")
 
     def _advance(self, epochs: float) -> None:

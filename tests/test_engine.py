@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from fmnist_helpers.engine import EarlyStopping, Member, Shape, evaluate, train_stack
+from fmnist_helpers.engine import EarlyStopping, Member, Shape, Stack, evaluate, train_stack
 from fmnist_helpers.models import build_mlp
 from fmnist_helpers.recipe import train_plain
 
@@ -59,6 +59,27 @@ def test_the_engine_runs_the_plain_recipe(quick_data):
         for a, b in zip(plain, t.history.rows, strict=True):
             assert a["test_loss"] == pytest.approx(b["test_loss"], abs=1e-4)
             assert a["test_acc"] == pytest.approx(b["test_acc"], abs=0.01)
+
+
+@pytest.mark.parametrize("shape", [Shape(3, 10, True), Shape(4, 7, False)])
+def test_the_written_out_backward_pass_matches_autograd(shape, quick_data):
+    members = [Member(0, dropout=0.3), Member(1), Member(2, dropout=0.5)]
+    x = quick_data.train.images[:96].flatten(1).view(3, 32, -1)
+    y = quick_data.train.labels[:96].view(3, 32)
+    stack = Stack(shape, members, torch.device("cpu"))
+    rngs = [g.get_state() for g in stack.dropout_rngs]
+    losses, _, grads = stack.loss_and_gradients(x, y)
+    for g, state in zip(stack.dropout_rngs, rngs, strict=True):  # the same dropout masks
+        g.set_state(state)
+    for p in stack.params.values():
+        p.requires_grad_()
+    logits = stack.forward(x, training=True)
+    again = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(),
+                                              reduction="none").view(3, 32).mean(1)
+    assert torch.allclose(losses, again, rtol=1e-6)
+    auto = torch.autograd.grad(again.sum(), list(stack.params.values()))
+    for name, theirs in zip(stack.params, auto, strict=True):
+        assert torch.allclose(grads[name], theirs, rtol=1e-4, atol=1e-6), name
 
 
 def _alone(shape, member, data):
