@@ -7,26 +7,28 @@ plain 15-line PyTorch loop; this module runs the same recipe for many models at 
 The K models share their layer sizes and batch-norm placement (a :class:`Shape`); each one
 (a :class:`Member`) has its own seed (initialisation, batch order, dropout masks, batch-norm
 statistics), learning rate, penalties, dropout rate, number of epochs and early-stopping rule.
-Their weights are stacked into ``(K, out, in)`` tensors and each linear layer is one batched
+Their weights are stacked into ``(K, in, out)`` tensors and each linear layer is one batched
 matrix product. A model that finishes, stops early or diverges leaves the stack; the rest go on.
 
 **Same numbers alone or together** (on the CPU; tests check it). Everything a model computes is
-its own slice of a batched operation, and a slice does not depend on what else is in the batch,
-with one exception: MKL computes a batch of *one* product differently (its threads split that
-product) from a slice of a batch of two or more. So a stack of one is computed as a stack of
-two, the model and a copy of it (:func:`_bmm`): the one fixed way every path uses.
+its own slice of a batched operation (``bmm`` over the stack, elementwise ops, reductions over
+its own batch), so its numbers do not depend on what else is in the stack. On the CPU the engine
+computes with one thread: MKL splits one product between threads differently from a batch of
+products, and a fixed thread count makes the numbers independent of the machine's core count.
+The run store gets its parallelism from whole stacks trained in separate processes instead.
 
 Why hand-written: ``torch.func.vmap`` cannot give each model its own dropout generator or
-update batch-norm running statistics in place, and autograd's backward of ``bmm`` forms the
-weight gradient transposed, several times slower for these shapes than :class:`_StackedLinear`.
+update batch-norm running statistics in place; ``torch.func.stack_module_state`` stacks the
+models' initial weights.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -142,6 +144,12 @@ class Shape:
 
     def sizes(self) -> list[int]:
         return [IMAGE_SIZE * IMAGE_SIZE] + [self.hidden] * (self.n_linear - 1) + [N_CLASSES]
+
+    def n_params(self) -> int:
+        """Trainable parameters: weights and biases, and batch norm's scale and shift."""
+        sizes = self.sizes()
+        linear = sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+        return linear + 2 * self.hidden * (self.n_linear - 1) * self.batch_norm
 
 
 @dataclass
@@ -361,10 +369,9 @@ class Stack:
                 for j in range(k)]
 
     @torch.no_grad()
-    def write_back(self, positions: list[int], steps: int) -> None:
-        """Copy the slices at ``positions`` into their models' own ``nn.Sequential``."""
-        for j in positions:
-            model = self.models[j]
+    def write_back(self, steps: int) -> None:
+        """Copy each model's slice of the stacked tensors into its own ``nn.Sequential``."""
+        for j, model in enumerate(self.models):
             state = {k: v[j] for k, v in (self.params | self.buffers).items()}
             for i in self.linear:
                 state[f"{i}.weight"] = state[f"{i}.weight"].T
@@ -394,7 +401,20 @@ def _user_model(shape: Shape, member: Member, trained: nn.Sequential) -> nn.Sequ
     return model.eval()
 
 
-@torch.no_grad()
+@contextmanager
+def _one_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, compute with one thread, then restore the count (see the module docstring)."""
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_stack(
     shape: Shape,
     members: list[Member],
@@ -414,41 +434,36 @@ def train_stack(
     """
     if not members:
         raise ValueError("train_stack needs at least one member")
+    device = pick_device(device)
+    with torch.no_grad(), _one_thread(device):
+        return _train(shape, members, data, device, on_batch, on_epoch, should_stop)
+
+
+def _train(shape: Shape, members: list[Member], data: FashionMNIST, device: torch.device,
+           on_batch, on_epoch, should_stop) -> list[Trained]:
+    """:func:`train_stack`'s loop."""
     sizes = {len(data.train) if m.train_rows is None else len(m.train_rows) for m in members}
     if len(sizes) != 1:
         raise ValueError(f"members of one stack must train on as many rows; got sizes {sizes}")
-    device = pick_device(device)
     n = sizes.pop()
     steps = math.ceil(n / BATCH_SIZE)
     images, labels = data.train.images.flatten(1).to(device), data.train.labels.to(device)
     test_images, test_labels = data.test.images.flatten(1).to(device), data.test.labels.to(device)
-    # Slots are stack positions. A stack is never computed with fewer than two (module
-    # docstring): a lone member gets a ghost, a copy whose results are thrown away, and when
-    # all but one member have left, one that left stays on as a ghost.
-    slots = list(members) + ([replace(members[0], early_stopping=None)] if len(members) == 1
-                             else [])
-    owner: list[int | None] = [*range(len(members)), None][:len(slots)]  # slot -> member
     everything = torch.arange(len(data.train), device=device)
-    rows = [everything if m.train_rows is None else m.train_rows.to(device) for m in slots]
+    rows = [everything if m.train_rows is None else m.train_rows.to(device) for m in members]
     val_rows = [None if m.validation_rows is None else m.validation_rows.to(device)
-                for m in slots]
-    shuffles = [torch.Generator().manual_seed(m.seed) for m in slots]
+                for m in members]
+    shuffles = [torch.Generator().manual_seed(m.seed) for m in members]
     shared = all(m.train_rows is None for m in members)  # evaluate on one training set
     histories = [History() for _ in members]
-    stack = Stack(shape, slots, device)
-    models = stack.models[:len(members)]  # the members' own, written at each epoch's end
-    live = list(range(len(slots)))  # stack position -> slot
-
-    def training() -> list[int]:
-        return [owner[s] for s in live if owner[s] is not None]
-
-    def owned() -> list[int]:
-        return [pos for pos, s in enumerate(live) if owner[s] is not None]
+    stack = Stack(shape, members, device)
+    models = list(stack.models)  # each member's own, written at the end of each epoch
+    live = list(range(len(members)))  # stack position -> member
 
     for epoch in range(1, max(m.epochs for m in members) + 1):
-        # each slot's order for the epoch: a fresh permutation of its own rows
-        orders = torch.stack([rows[s][torch.randperm(n, generator=shuffles[s]).to(device)]
-                              for s in live])
+        # each model's order for the epoch: a fresh permutation of its own rows
+        orders = torch.stack([rows[j][torch.randperm(n, generator=shuffles[j]).to(device)]
+                              for j in live])
         loss_sum = torch.zeros(len(live), device=device)
         acc_sum = torch.zeros(len(live), device=device)
         for step, begin in enumerate(range(0, n, BATCH_SIZE), 1):
@@ -461,32 +476,28 @@ def train_stack(
             loss_sum.add_(losses, alpha=batch.shape[1])
             acc_sum.add_((logits.argmax(2) == y).sum(1), alpha=1 / batch.shape[1])
             if on_batch is not None:
-                on_batch(step, steps, len(training()))
+                on_batch(step, steps, len(live))
             if should_stop is not None and should_stop():
-                for j in training():
+                for j in live:
                     histories[j].interrupted = True
-                stack.write_back(owned(), (epoch - 1) * steps + step)
+                stack.write_back((epoch - 1) * steps + step)
                 return _finish(shape, members, histories, models)
 
-        stack.write_back(owned(), epoch * steps)
+        stack.write_back(epoch * steps)
         trains = stack.evaluate(images, labels, None if shared else
-                                torch.stack([rows[s] for s in live]))
+                                torch.stack([rows[j] for j in live]))
         tests = stack.evaluate(test_images, test_labels, None)
         vals = None
-        if all(val_rows[s] is not None for s in live):
-            vals = stack.evaluate(images, labels, torch.stack([val_rows[s] for s in live]))
+        if all(val_rows[j] is not None for j in live):
+            vals = stack.evaluate(images, labels, torch.stack([val_rows[j] for j in live]))
         staying = []
-        for pos, s in enumerate(live):
-            j = owner[s]
-            if j is None:
-                continue
+        for pos, j in enumerate(live):
             history, member = histories[j], members[j]
             if not math.isfinite(float(loss_sum[pos])):
                 history.diverged = (
                     f"the training loss became {float(loss_sum[pos])} in epoch {epoch}: "
                     f"training diverged. Lower the learning rate (lr={member.lr}) or the penalty "
                     f"strengths (l1={member.l1}, l2={member.l2}, l2_first={member.l2_first}).")
-                owner[s] = None
                 continue
             row = {"epoch": epoch, "train_loss": float(loss_sum[pos]) / n,
                    "train_acc_running": float(acc_sum[pos]) / steps,
@@ -501,17 +512,13 @@ def train_stack(
                 history.best_epoch = rule.best_epoch
             if on_epoch is not None:
                 on_epoch(j, history)
-            if history.stopped_early or epoch >= member.epochs:
-                owner[s] = None  # done: from now on a ghost, if it stays at all
-            else:
+            if not history.stopped_early and epoch < member.epochs:
                 staying.append(pos)
         if not staying:
             break
-        if len(staying) == 1:  # keep a second slot, as a ghost
-            staying.append(next(p for p in range(len(live)) if p not in staying))
-        if len(staying) < len(live):
-            stack.keep(sorted(staying))
-            live = [live[p] for p in sorted(staying)]
+        if len(staying) < len(live):  # the others leave, their models written
+            stack.keep(staying)
+            live = [live[pos] for pos in staying]
     return _finish(shape, members, histories, models)
 
 

@@ -25,7 +25,6 @@ import torch
 
 from .data import N_CLASSES, FashionMNIST, load_fashion_mnist, stratified_indices
 from .engine import EarlyStopping, History, Member, Shape, Trained, train_stack
-from .models import count_parameters
 from .settings import Settings, settings
 from .study import STUDY, Experiment, get_experiment
 
@@ -234,44 +233,126 @@ def train_runs(
     return [found[cache_path(e, s, config.quick, config.device.type)] for e, s in wanted]
 
 
+def _workers(config: Settings, stacks: int) -> int:
+    """Processes that train stacks side by side: ``FMNIST_WORKERS``, else one per core (CPU,
+    full mode), else 1 (the GPU is one device; quick mode's stacks are too small to share)."""
+    if os.environ.get("FMNIST_WORKERS"):
+        return max(1, int(os.environ["FMNIST_WORKERS"]))
+    if config.device.type != "cpu" or config.quick:
+        return 1
+    return max(1, min(stacks, os.cpu_count() or 1))
+
+
 def _train_missing(missing: dict[Path, tuple[Experiment, int]], config: Settings,
                    cache: bool) -> dict[Path, Result]:
-    data = get_data(config.quick)
+    # longest first: stacks whose runs may go on longest, then the biggest
+    stacks = sorted(plan(missing.values()), key=lambda s: (-max(e.epochs for e, _ in s), -len(s)))
     progress = _Progress(len(missing), sum(e.epochs for e, _ in missing.values()),
                          config.progress)
+    workers = _workers(config, len(stacks))
     out: dict[Path, Result] = {}
     try:
-        for stack in plan(missing.values()):
-            paths = [cache_path(e, s, config.quick, config.device.type) for e, s in stack]
-
-            def finished(j: int, history: History, stack=stack, paths=paths) -> None:
-                experiment, seed = stack[j]
-                if history.stopped_early or len(history) == experiment.epochs:
-                    out[paths[j]] = _save(experiment, seed, history, config, data, cache,
-                                          paths[j])
-                    progress.run_done(experiment.epochs - len(history))
-
-            members = [member_for(e, s, data) for e, s in stack]
-            trained = train_stack(shape_of(stack[0][0]), members, data, device=config.device,
-                                  on_batch=progress.batch, on_epoch=finished)
-            for j, t in enumerate(trained):  # diverged runs end without a last epoch
-                if paths[j] not in out:
-                    experiment, seed = stack[j]
-                    out[paths[j]] = _save(experiment, seed, t.history, config, data, cache,
-                                          paths[j])
-                    progress.run_done(experiment.epochs - len(t.history))
+        if workers == 1:
+            for stack in stacks:
+                out |= _train_one_stack(stack, config, cache, progress)
+        else:
+            out = _train_in_processes(stacks, config, cache, progress, workers)
     finally:
         progress.close()
     return out
 
 
-def _save(experiment: Experiment, seed: int, history: History, config: Settings,
-          data: FashionMNIST, cache: bool, path: Path) -> Result:
-    result = Result(experiment, seed, config.quick, history, count_parameters(experiment.build()),
-                    config.device.type, data.source, versions())
-    if cache:
-        write_atomic(path, result.to_dict())
-    return result
+def _train_one_stack(stack: list[tuple[Experiment, int]], config: Settings, cache: bool,
+                     progress) -> dict[Path, Result]:
+    """Train one stack; cache each run as soon as it ends (so an interruption keeps it)."""
+    data = get_data(config.quick)
+    paths = [cache_path(e, s, config.quick, config.device.type) for e, s in stack]
+    out: dict[Path, Result] = {}
+
+    def save(j: int, history: History) -> None:
+        experiment, seed = stack[j]
+        out[paths[j]] = result = Result(experiment, seed, config.quick, history,
+                                        shape_of(experiment).n_params(), config.device.type,
+                                        data.source, versions())
+        if cache:
+            write_atomic(paths[j], result.to_dict())
+        progress.run_done(experiment.epochs - len(history))
+
+    def finished(j: int, history: History) -> None:
+        if history.stopped_early or len(history) == stack[j][0].epochs:
+            save(j, history)
+
+    members = [member_for(e, s, data) for e, s in stack]
+    trained = train_stack(shape_of(stack[0][0]), members, data, device=config.device,
+                          on_batch=progress.batch, on_epoch=finished)
+    for j, t in enumerate(trained):  # diverged runs end without a last epoch
+        if paths[j] not in out:
+            save(j, t.history)
+    return out
+
+
+# Worker processes (spawned: a fork would copy torch's thread pools). Each trains whole stacks
+# with the engine's one thread and tells the parent's progress bar how far it got.
+_RELAY = None
+
+
+class _Relay:
+    """The progress bar's interface, sending each update to the parent process."""
+
+    def __init__(self, queue):
+        self.queue = queue
+
+    EVERY = 25  # batches per message
+
+    def batch(self, step: int, steps: int, models: int) -> None:
+        since = step % self.EVERY
+        if since == 0 or step == steps:
+            self.queue.put(("epochs", models * (since or self.EVERY) / steps))
+
+    def run_done(self, epochs_left: int) -> None:
+        self.queue.put(("run", epochs_left))
+
+
+def _start_worker(queue) -> None:
+    global _RELAY
+    _RELAY = _Relay(queue)
+
+
+def _stack_job(stack: list[tuple[Experiment, int]], config: Settings,
+               cache: bool) -> dict[Path, Result]:
+    return _train_one_stack(stack, config, cache, _RELAY)
+
+
+def _train_in_processes(stacks: list, config: Settings, cache: bool, progress,
+                        workers: int) -> dict[Path, Result]:
+    """Train ``stacks`` in ``workers`` spawned processes; relay their progress to the bar."""
+    import multiprocessing
+    import queue as queues
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    out: dict[Path, Result] = {}
+
+    def relay(timeout: float) -> None:
+        try:
+            while True:
+                kind, value = messages.get(timeout=timeout)
+                progress.batch(1, 1, value) if kind == "epochs" else progress.run_done(value)
+                timeout = 0
+        except queues.Empty:
+            pass
+
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(messages,)) as pool:
+        pending = {pool.submit(_stack_job, stack, config, cache) for stack in stacks}
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            relay(0.05)
+            for future in done:
+                out |= future.result()
+        relay(0.05)
+    return out
 
 
 def run_experiment(

@@ -116,3 +116,14 @@ def test_shallow_full_reproduces_the_paper():
     result = run_experiment("shallow", seed=0, quick=False)
     assert result.epochs_trained == 10
     assert abs(result.final["test_acc"] - PAPER["shallow"].test_acc) <= 0.01
+
+
+def test_worker_processes_give_the_same_numbers(monkeypatch, tmp_path):
+    """Stacks trained in spawned processes: the same histories, cached where expected."""
+    names = ["shallow", "deeper", "batch_norm"]
+    here = study_results(names, seeds=[0, 1], quick=True)
+    monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("FMNIST_WORKERS", "2")
+    there = study_results(names, seeds=[0, 1], quick=True)
+    assert [r.history.rows for r in there] == [r.history.rows for r in here]
+    assert len(list(ex.results_dir(True).glob("*.json"))) == 6
