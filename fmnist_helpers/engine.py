@@ -289,24 +289,27 @@ class Stack:
                 x = x * layer["mask"]
         raise AssertionError("unreachable")
 
-    def gather(self, images: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        """Each model's batch ``(K, B, 784)``: rows ``batch`` (K, B) of ``images``, written into
-        a buffer kept from step to step (see :meth:`_first_layer_gradient`)."""
-        size = batch.numel() * images.shape[1]
+    def gather(self, images: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Each group's images ``(G, B, 784)``: the rows (K, B) of its first model, written
+        into a buffer kept from step to step (see :meth:`_first_layer_gradient`)."""
+        rows = rows[[a for a, _ in self.groups]]
+        size = rows.numel() * images.shape[1]
         if self.images.numel() < size:
             self.images = torch.empty(size, device=images.device)
         out = self.images[:size].view(-1, images.shape[1])
-        torch.index_select(images, 0, batch.flatten(), out=out)
-        return out.view(*batch.shape, -1)
+        torch.index_select(images, 0, rows.flatten(), out=out)
+        return out.view(*rows.shape, -1)
 
     def _first_layer(self, x: torch.Tensor) -> torch.Tensor:
         """``x @ W1`` for every model, ``(K, B, out)``: one product per group of models that
-        see the same images, ``x`` being ``(K, B, 784)`` or, shared by all, ``(B, 784)``."""
+        see the same images, ``x`` being one batch per group ``(G, B, 784)`` or, shared by all,
+        ``(B, 784)``."""
         w = self.params[self.first]  # (784, K, out)
         if x.dim() == 2:
             out = x @ w.view(w.shape[0], -1)
         else:
-            out = torch.cat([x[a] @ w[:, a:b].reshape(w.shape[0], -1) for a, b in self.groups], 1)
+            out = torch.cat([x[n] @ w[:, a:b].reshape(w.shape[0], -1)
+                             for n, (a, b) in enumerate(self.groups)], 1)
         # laid out (K, B, out) as every other layer's output: reductions then add alike
         return out.view(out.shape[0], *w.shape[1:]).transpose(0, 1).contiguous()
 
@@ -379,9 +382,9 @@ class Stack:
         """
         grad = self._grad_first
         flat, width = grad.view(grad.shape[0], -1), grad.shape[2]
-        for a, b in self.groups:
+        for n, (a, b) in enumerate(self.groups):
             block = g[a:b].transpose(0, 1).reshape(g.shape[1], -1)  # (B, models * out)
-            torch.mm(x[a].T, block, out=flat[:, a * width:b * width])
+            torch.mm(x[n].T, block, out=flat[:, a * width:b * width])
         return grad
 
     def sgd_step(self, grads: dict[str, torch.Tensor]) -> None:
@@ -410,7 +413,7 @@ class Stack:
                 y = labels[begin:begin + EVAL_CHUNK].expand(k, -1)
             else:
                 chunk = rows[:, begin:begin + EVAL_CHUNK]
-                x = images.index_select(0, chunk.flatten()).view(*chunk.shape, -1)
+                x = self.gather(images, chunk)
                 y = labels.index_select(0, chunk.flatten()).view(chunk.shape)
             logits = self.forward(x, training=False)
             loss += _cross_entropy(logits, y).sum(1)

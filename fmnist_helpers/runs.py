@@ -163,19 +163,75 @@ def load_cached(path: Path) -> Result | None:
 # The planner
 # ---------------------------------------------------------------------------------------------
 
+class Trajectory:
+    """Runs that train identically, step for step, and differ only in when they end.
+
+    Early stopping on a loss decides when a run ends and changes nothing before. So the shallow
+    network's 10 epochs are the first 10 of the early-stopping run, and the early-stopping
+    readings (other ``min_delta``) are that same training read by another rule. One engine
+    member trains until every run on the trajectory has ended; each run's history is the
+    trajectory's cut where the run ends: what training the run alone gives, bit for bit, the
+    engine's numbers not depending on the stack. The engine sees this as the member's
+    early-stopping rule (``monitor``, ``step``, ``best_epoch``).
+    """
+
+    def __init__(self, seed: int, runs: list[Experiment]):
+        self.seed, self.runs = seed, runs
+        self.epochs = max(e.epochs for e in runs)
+        self.validation = runs[0].early_stopping == "validation"
+        self.monitor = "val_loss" if self.validation else "test_loss"
+        self.rules = [EarlyStopping(e.patience, e.min_delta, self.monitor) if e.early_stopping
+                      else None for e in runs]
+        self.ends: list[tuple[int, bool, int | None] | None] = [None] * len(runs)
+        self.best_epoch = None
+
+    @staticmethod
+    def key(experiment: Experiment, seed: int) -> tuple:
+        """What fixes the training: all but the epochs and the early-stopping rule."""
+        fixed = experiment.numbers_key()
+        for name in ("epochs", "patience", "min_delta", "early_stopping"):
+            del fixed[name]
+        return seed, experiment.early_stopping == "validation", tuple(sorted(fixed.items()))
+
+    def step(self, value: float, epoch: int) -> bool:
+        """Record an epoch; True once every run has ended (its rule stopped it, or its epochs)."""
+        for k, (run, rule) in enumerate(zip(self.runs, self.rules, strict=True)):
+            if self.ends[k] is None:
+                stopped = rule is not None and rule.step(value, epoch)
+                if stopped or epoch >= run.epochs:
+                    self.ends[k] = (epoch, stopped, rule.best_epoch if rule else None)
+        return all(end is not None for end in self.ends)
+
+    def history_of(self, k: int, trajectory: History) -> History:
+        """Run ``k``'s own history: the trajectory cut where the run ended (or as it is)."""
+        end, stopped, best = self.ends[k] or (len(trajectory), False, None)
+        if self.ends[k] is None and self.rules[k] is not None:
+            best = self.rules[k].best_epoch
+        return History(trajectory.rows[:end], stopped, best, trajectory.interrupted,
+                       None if self.ends[k] else trajectory.diverged)
+
+
 def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK
-         ) -> list[list[tuple[Experiment, int]]]:
-    """Group runs into stacks: one shape and training-set size each, ``max_stack`` at most."""
-    groups: dict[tuple, list[tuple[Experiment, int]]] = {}
+         ) -> list[list[Trajectory]]:
+    """Group runs into trajectories (:class:`Trajectory`), and those into stacks of one shape
+    and training-set size, ``max_stack`` at most, the longest first."""
+    trajectories: dict[tuple, list[Experiment]] = {}
+    seeds: dict[tuple, int] = {}
     for experiment, seed in runs:
-        key = (shape_of(experiment), experiment.early_stopping == "validation")
-        groups.setdefault(key, []).append((experiment, seed))
-    return [group[i:i + max_stack] for group in groups.values()
-            for i in range(0, len(group), max_stack)]
+        key = Trajectory.key(experiment, seed)
+        trajectories.setdefault(key, []).append(experiment)
+        seeds[key] = seed
+    groups: dict[tuple, list[Trajectory]] = {}
+    for key, experiments in trajectories.items():
+        shape = (shape_of(experiments[0]), experiments[0].early_stopping == "validation")
+        groups.setdefault(shape, []).append(Trajectory(seeds[key], experiments))
+    stacks = [group[i:i + max_stack] for group in groups.values()
+              for i in range(0, len(group), max_stack)]
+    return sorted(stacks, key=lambda s: (-max(t.epochs for t in s), -len(s)))
 
 
 class _Progress:
-    """One bar over every run the planner trains, in model-epochs, with runs done / total."""
+    """One bar over every run the planner trains, in epochs of training, with runs done."""
 
     def __init__(self, runs: int, epochs: int, enabled: bool):
         self.runs, self.done, self.bar = runs, 0, None
@@ -187,16 +243,16 @@ class _Progress:
                                        "epochs{postfix} [{elapsed}<{remaining}]")
             self.bar.set_postfix_str(f"0/{runs} runs done")
 
-    def _advance(self, epochs: float) -> None:
+    def advance(self, epochs: float) -> None:
+        """Count ``epochs`` of training done (or skipped: a trajectory that ended early)."""
         if self.bar is not None:  # never past the end (a diverged run's last epoch counts twice)
             self.bar.update(min(epochs, self.bar.total - self.bar.n))
 
     def batch(self, step: int, steps: int, models: int) -> None:
-        self._advance(models / steps)
+        self.advance(models / steps)
 
-    def run_done(self, epochs_left: int) -> None:
+    def run_done(self) -> None:
         self.done += 1
-        self._advance(epochs_left)
         if self.bar is not None:
             self.bar.set_postfix_str(f"{self.done}/{self.runs} runs done")
 
@@ -229,7 +285,7 @@ def train_runs(
         else:
             missing[path] = (experiment, seed)
     if missing:
-        found |= _train_missing(missing, config, cache)
+        found |= _train_missing(list(missing.values()), config, cache)
     return [found[cache_path(e, s, config.quick, config.device.type)] for e, s in wanted]
 
 
@@ -243,11 +299,10 @@ def _workers(config: Settings, stacks: int) -> int:
     return max(1, min(stacks, os.cpu_count() or 1))
 
 
-def _train_missing(missing: dict[Path, tuple[Experiment, int]], config: Settings,
+def _train_missing(missing: list[tuple[Experiment, int]], config: Settings,
                    cache: bool) -> dict[Path, Result]:
-    # longest first: stacks whose runs may go on longest, then the biggest
-    stacks = sorted(plan(missing.values()), key=lambda s: (-max(e.epochs for e, _ in s), -len(s)))
-    progress = _Progress(len(missing), sum(e.epochs for e, _ in missing.values()),
+    stacks = plan(missing)
+    progress = _Progress(len(missing), sum(t.epochs for s in stacks for t in s),
                          config.progress)
     workers = _workers(config, len(stacks))
     out: dict[Path, Result] = {}
@@ -262,32 +317,45 @@ def _train_missing(missing: dict[Path, tuple[Experiment, int]], config: Settings
     return out
 
 
-def _train_one_stack(stack: list[tuple[Experiment, int]], config: Settings, cache: bool,
+def _train_one_stack(stack: list[Trajectory], config: Settings, cache: bool,
                      progress) -> dict[Path, Result]:
     """Train one stack; cache each run as soon as it ends (so an interruption keeps it)."""
     data = get_data(config.quick)
-    paths = [cache_path(e, s, config.quick, config.device.type) for e, s in stack]
     out: dict[Path, Result] = {}
 
-    def save(j: int, history: History) -> None:
-        experiment, seed = stack[j]
-        out[paths[j]] = result = Result(experiment, seed, config.quick, history,
-                                        shape_of(experiment).n_params(), config.device.type,
-                                        data.source, versions())
+    def save(trajectory: Trajectory, k: int, history: History) -> None:
+        experiment = trajectory.runs[k]
+        path = cache_path(experiment, trajectory.seed, config.quick, config.device.type)
+        out[path] = result = Result(experiment, trajectory.seed, config.quick,
+                                    trajectory.history_of(k, history),
+                                    shape_of(experiment).n_params(), config.device.type,
+                                    data.source, versions())
         if cache:
-            write_atomic(paths[j], result.to_dict())
-        progress.run_done(experiment.epochs - len(history))
+            write_atomic(path, result.to_dict())
+        progress.run_done()
 
-    def finished(j: int, history: History) -> None:
-        if history.stopped_early or len(history) == stack[j][0].epochs:
-            save(j, history)
+    def epoch_done(j: int, history: History) -> None:
+        trajectory = stack[j]
+        for k, end in enumerate(trajectory.ends):
+            if end is not None and end[0] == len(history):  # the runs that end here
+                save(trajectory, k, history)
+        if all(end is not None for end in trajectory.ends):
+            progress.advance(trajectory.epochs - len(history))
 
-    members = [member_for(e, s, data) for e, s in stack]
-    trained = train_stack(shape_of(stack[0][0]), members, data, device=config.device,
-                          on_batch=progress.batch, on_epoch=finished)
-    for j, t in enumerate(trained):  # diverged runs end without a last epoch
-        if paths[j] not in out:
-            save(j, t.history)
+    members = []
+    for trajectory in stack:
+        member = member_for(trajectory.runs[0].replace(epochs=trajectory.epochs),
+                            trajectory.seed, data)
+        member.early_stopping = trajectory
+        members.append(member)
+    trained = train_stack(shape_of(stack[0].runs[0]), members, data, device=config.device,
+                          on_batch=progress.batch, on_epoch=epoch_done)
+    for trajectory, t in zip(stack, trained, strict=True):  # diverged: no last epoch
+        for k, end in enumerate(trajectory.ends):
+            if end is None:
+                save(trajectory, k, t.history)
+        if t.history.diverged:
+            progress.advance(trajectory.epochs - len(t.history))
     return out
 
 
@@ -309,8 +377,11 @@ class _Relay:
         if since == 0 or step == steps:
             self.queue.put(("epochs", models * (since or self.EVERY) / steps))
 
-    def run_done(self, epochs_left: int) -> None:
-        self.queue.put(("run", epochs_left))
+    def advance(self, epochs: float) -> None:
+        self.queue.put(("epochs", epochs))
+
+    def run_done(self) -> None:
+        self.queue.put(("run", None))
 
 
 def _start_worker(queue) -> None:
@@ -318,7 +389,7 @@ def _start_worker(queue) -> None:
     _RELAY = _Relay(queue)
 
 
-def _stack_job(stack: list[tuple[Experiment, int]], config: Settings,
+def _stack_job(stack: list[Trajectory], config: Settings,
                cache: bool) -> dict[Path, Result]:
     return _train_one_stack(stack, config, cache, _RELAY)
 
@@ -338,7 +409,7 @@ def _train_in_processes(stacks: list, config: Settings, cache: bool, progress,
         try:
             while True:
                 kind, value = messages.get(timeout=timeout)
-                progress.batch(1, 1, value) if kind == "epochs" else progress.run_done(value)
+                progress.advance(value) if kind == "epochs" else progress.run_done()
                 timeout = 0
         except queues.Empty:
             pass

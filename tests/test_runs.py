@@ -81,14 +81,19 @@ def test_bad_experiments_are_refused_by_name_without_drawing_randomness(bad, mat
 def test_the_planner_stacks_by_shape_and_training_set():
     runs = [(e, s) for e in [*STUDY.values(), *READINGS.values()] for s in range(5)]
     stacks = plan(runs, max_stack=40)
-    assert sum(len(s) for s in stacks) == len(runs)
+    planned = [(e, t.seed) for stack in stacks for t in stack for e in t.runs]
+    assert sorted(planned, key=str) == sorted(runs, key=str)  # every run once
     for stack in stacks:
         assert len(stack) <= 40
-        assert len({(e.n_linear, e.hidden, e.batch_norm) for e, _ in stack}) == 1
-        assert len({e.early_stopping == "validation" for e, _ in stack}) == 1
+        runs_in = [e for t in stack for e in t.runs]
+        assert len({(e.n_linear, e.hidden, e.batch_norm) for e in runs_in}) == 1
+        assert len({e.early_stopping == "validation" for e in runs_in}) == 1
+        for t in stack:  # a trajectory: one seed, one training, several ends
+            assert len({(e.lr, e.l1, e.l2, e.l2_first, e.dropout) for e in t.runs}) == 1
     shapes = {(e.n_linear, e.hidden, e.batch_norm, e.early_stopping == "validation")
               for e, _ in runs}
     assert len(stacks) < len(shapes) + 4  # a few stacks, not one per experiment
+    assert sum(len(s) for s in stacks) <= len(runs) - 40  # shared trainings
 
 
 def test_study_results_trains_what_is_missing_in_one_pass_and_caches_each_run(monkeypatch):
@@ -127,3 +132,21 @@ def test_worker_processes_give_the_same_numbers(monkeypatch, tmp_path):
     there = study_results(names, seeds=[0, 1], quick=True)
     assert [r.history.rows for r in there] == [r.history.rows for r in here]
     assert len(list(ex.results_dir(True).glob("*.json"))) == 6
+
+
+def test_runs_that_differ_only_in_when_they_stop_share_one_training(monkeypatch, tmp_path):
+    """The shallow network is the early-stopping run cut at 10 epochs (quick: 2), and the
+    early-stopping readings are the same training read by another rule: one member trains for
+    them all, and each gets exactly the history it gets when trained alone."""
+    names = ["shallow", "early_stopping", "early_stopping_w10_delta0.001",
+             "early_stopping_w10_delta0.0001", "dropout"]
+    stacks = plan([(STUDY.get(n) or READINGS[n], 0) for n in names])
+    assert [len(t.runs) for s in stacks for t in s] == [4, 1]
+    together = study_results(names, seeds=[0], quick=True)
+    for name, result in zip(names, together, strict=True):
+        monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / name))
+        alone = run_experiment(name, 0, quick=True)
+        assert alone.history.rows == result.history.rows, name
+        assert alone.history.stopped_early == result.history.stopped_early, name
+        assert alone.history.best_epoch == result.history.best_epoch, name
+    assert len(together[0].history) == QUICK_EPOCHS
