@@ -410,7 +410,7 @@ def run_report(
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; returns the exit status (1 when a notebook failed)."""
-    from .data import quick_mode
+    from .settings import settings
 
     parser = argparse.ArgumentParser(
         prog="python -m fmnist_helpers.report", description=__doc__.splitlines()[0])
@@ -430,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
                         help=f"seconds one cell may run (default {CELL_TIMEOUT})")
     args = parser.parse_args(argv)
-    quick = args.quick or quick_mode()
+    quick = args.quick or settings().quick
     if quick and args.update_notebooks and args.notebooks.resolve() == NOTEBOOKS_DIR:
         parser.error("--update-notebooks writes the committed outputs, which come from the "
                      "full settings: run it without --quick (and with FMNIST_QUICK unset).")

@@ -32,6 +32,7 @@ RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 CACHE_VERSION = 2  # bump when a change to the code changes the numbers
 VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
 MAX_STACK = 96  # models per stack: evaluation holds MAX_STACK x 1,000 images (300 MB) at once
+SPLIT_FROM = 10  # with worker processes, groups of this many models or more are shared out
 
 
 @dataclass
@@ -211,10 +212,15 @@ class Trajectory:
                        None if self.ends[k] else trajectory.diverged)
 
 
-def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK
+def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK, parts: int = 1
          ) -> list[list[Trajectory]]:
     """Group runs into trajectories (:class:`Trajectory`), and those into stacks of one shape
-    and training-set size, ``max_stack`` at most, the longest first."""
+    and training-set size, ``max_stack`` at most, the longest first.
+
+    With ``parts`` > 1 (worker processes), a big group is cut into that many stacks, whole
+    seeds each (a seed's models share their first-layer products), so that the workers finish
+    together rather than one waiting for the other's long stack.
+    """
     trajectories: dict[tuple, list[Experiment]] = {}
     seeds: dict[tuple, int] = {}
     for experiment, seed in runs:
@@ -225,9 +231,21 @@ def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK
     for key, experiments in trajectories.items():
         shape = (shape_of(experiments[0]), experiments[0].early_stopping == "validation")
         groups.setdefault(shape, []).append(Trajectory(seeds[key], experiments))
-    stacks = [group[i:i + max_stack] for group in groups.values()
-              for i in range(0, len(group), max_stack)]
-    return sorted(stacks, key=lambda s: (-max(t.epochs for t in s), -len(s)))
+    stacks = []
+    for group in groups.values():
+        seeds = sorted({t.seed for t in group})
+        cuts = max(-(-len(group) // max_stack), parts if len(group) >= SPLIT_FROM else 1)
+        for part in range(min(cuts, len(seeds))):
+            chosen = set(seeds[part::min(cuts, len(seeds))])
+            stacks.append([t for t in group if t.seed in chosen])
+    return sorted(stacks, key=_cost, reverse=True)
+
+
+def _cost(stack: list[Trajectory]) -> float:
+    """Rough seconds to train a stack on one core, for ordering: a floor per epoch
+    (the per-batch overhead) plus a share per model that grows with its parameters."""
+    per_model = 0.1 + 7e-6 * shape_of(stack[0].runs[0]).n_params()
+    return 1.1 * max(t.epochs for t in stack) + per_model * sum(t.epochs for t in stack)
 
 
 class _Progress:
@@ -301,10 +319,10 @@ def _workers(config: Settings, stacks: int) -> int:
 
 def _train_missing(missing: list[tuple[Experiment, int]], config: Settings,
                    cache: bool) -> dict[Path, Result]:
-    stacks = plan(missing)
+    workers = _workers(config, len(plan(missing)))
+    stacks = plan(missing, parts=workers)
     progress = _Progress(len(missing), sum(t.epochs for s in stacks for t in s),
                          config.progress)
-    workers = _workers(config, len(stacks))
     out: dict[Path, Result] = {}
     try:
         if workers == 1:
