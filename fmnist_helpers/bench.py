@@ -34,7 +34,7 @@ from .data import locate
 from .engine import Member, train_stack
 from .runs import get_data, member_for, resolve, shape_of, train_runs
 from .settings import settings
-from .study import READINGS, STUDY
+from .study import CONTROLS, READINGS, STUDY, get_experiment
 
 
 def _alternate(paths: dict, repeats: int) -> dict[str, float]:
@@ -101,7 +101,7 @@ def stack_max_abs_diff(device: str, epochs: int = 2) -> float:
 def bench_study(device: str, names: list[str] | None = None) -> dict[str, float]:
     """The report's training by the planner (an empty cache), and one by one, extrapolated."""
     config = settings(False, device, progress=True)
-    names = names or [*STUDY, *READINGS]
+    names = names or [*STUDY, *READINGS, *CONTROLS]
     runs = [(n, s) for n in names for s in config.seeds]
     with tempfile.TemporaryDirectory() as cache:
         before = os.environ.get("FMNIST_RESULTS_DIR")
@@ -118,7 +118,7 @@ def bench_study(device: str, names: list[str] | None = None) -> dict[str, float]
     per_epoch = {}
     data = get_data(False)
     for n in names:  # one epoch alone, K = 1, per experiment
-        experiment = resolve(STUDY.get(n) or READINGS[n], config).replace(epochs=1)
+        experiment = resolve(get_experiment(n), config).replace(epochs=1)
         start = time.perf_counter()
         train_stack(shape_of(experiment), [member_for(experiment, 0, data)], data, device=device)
         per_epoch[n] = time.perf_counter() - start

@@ -2,10 +2,10 @@
 
     python -m fmnist_helpers.report [--quick] [--out DIR] [--update-notebooks] [--only 00 08]
 
-First every run that the notebooks read (all experiments and readings, every seed) is trained
-in one plan by :func:`fmnist_helpers.runs.train_runs`, one progress bar over all of them; runs
-already in the cache are loaded. Then each notebook in ``notebooks/`` (``NN_name.ipynb``, in
-order) runs in a fresh kernel on this
+First every run that the notebooks read (all experiments, readings and controls, every seed) is
+trained in one plan by :func:`fmnist_helpers.runs.train_runs`, one progress bar over all of
+them; runs already in the cache are loaded. Then each notebook in ``notebooks/``
+(``NN_name.ipynb``, in order) runs in a fresh kernel on this
 Python interpreter. Right after it finishes, its executed copy goes to ``OUT/notebooks/`` and a
 self-contained HTML page (images embedded, widgets drawn from their saved state, nothing fetched
 from the network) to ``OUT/``, so a later failure loses nothing. Then ``OUT/index.html`` gets the
@@ -372,10 +372,10 @@ on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 def train_everything(quick: bool) -> None:
     """Train (or load) every run the notebooks read, in one plan, before any notebook runs."""
     from .runs import study_results
-    from .study import READINGS, STUDY
+    from .study import CONTROLS, READINGS, STUDY
 
     start = time.perf_counter()
-    results = study_results([*STUDY, *READINGS], quick=quick)
+    results = study_results([*STUDY, *READINGS, *CONTROLS], quick=quick)
     print(f"{len(results)} runs ready in {time.perf_counter() - start:.0f} s", flush=True)
 
 

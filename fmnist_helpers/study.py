@@ -170,6 +170,14 @@ def _readings() -> dict[str, Experiment]:
 
 READINGS: dict[str, Experiment] = _readings()
 
+# Controls: ours, not the study's; each isolates one change the study made alongside another.
+CONTROLS: dict[str, Experiment] = {
+    "shallow_lr_control": STUDY["shallow"].replace(
+        name="shallow_lr_control", title="Shallow network, regularisation's lr, no penalty",
+        lr=REG_LR, notes="The penalised models' learning rate without a penalty: what the "
+                         "penalty itself changes, apart from the lower learning rate."),
+}
+
 
 @dataclass(frozen=True)
 class PaperResult:
@@ -202,7 +210,8 @@ def get_experiment(name: str | Experiment) -> Experiment:
         return name
     if name in STUDY:
         return STUDY[name]
-    if name in READINGS:
-        return READINGS[name]
+    for table in (READINGS, CONTROLS):
+        if name in table:
+            return table[name]
     raise KeyError(f"unknown experiment {name!r}; choose one of: {', '.join(STUDY)} "
-                   f"(or a reading: {', '.join(READINGS)})")
+                   f"(or a reading: {', '.join(READINGS)}; or a control: {', '.join(CONTROLS)})")
