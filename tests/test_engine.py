@@ -113,7 +113,9 @@ def test_same_numbers_alone_or_in_any_stack(case, quick_data):
              Member(12, lr=0.01, epochs=3, l2=1e-3)]
     seeds = [Member(s, member.lr, member.epochs, member.dropout, member.l1, member.l2,
                     member.l2_first) for s in (20, 21)]
-    for stack in ([*mates, _fresh(member)], [_fresh(member), *seeds], [_fresh(member), mates[0]]):
+    twin = Member(member.seed, lr=0.05, epochs=2, l2=1e-3)  # same seed: same batches, one product
+    for stack in ([*mates, _fresh(member)], [_fresh(member), *seeds], [_fresh(member), mates[0]],
+                  [mates[0], twin, _fresh(member)]):
         together = train_stack(shape, stack, quick_data)
         mine = next(t for t in together if t.member.seed == member.seed)
         assert mine.history.rows == alone.history.rows, f"{case} differs in a stack"
