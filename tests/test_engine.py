@@ -114,10 +114,11 @@ def test_same_numbers_alone_or_in_any_stack(case, quick_data):
     seeds = [Member(s, member.lr, member.epochs, member.dropout, member.l1, member.l2,
                     member.l2_first) for s in (20, 21)]
     twin = Member(member.seed, lr=0.05, epochs=2, l2=1e-3)  # same seed: same batches, one product
-    for stack in ([*mates, _fresh(member)], [_fresh(member), *seeds], [_fresh(member), mates[0]],
-                  [mates[0], twin, _fresh(member)]):
-        together = train_stack(shape, stack, quick_data)
-        mine = next(t for t in together if t.member.seed == member.seed)
+    for make in (lambda me: [*mates, me], lambda me: [me, *seeds], lambda me: [me, mates[0]],
+                 lambda me: [mates[0], twin, me]):
+        me = _fresh(member)
+        together = train_stack(shape, make(me), quick_data)
+        mine = next(t for t in together if t.member is me)
         assert mine.history.rows == alone.history.rows, f"{case} differs in a stack"
         assert mine.history.stopped_early == alone.history.stopped_early
         for a, b in zip(alone.model.state_dict().values(), mine.model.state_dict().values(),
