@@ -2,7 +2,9 @@
 
 * ``FMNIST_QUICK=1``: quick mode, a few epochs on a real, stratified subset (the tests use it);
 * ``FMNIST_DEVICE``: ``cpu``, ``cuda`` or ``mps`` (default: the best one present);
-* ``FMNIST_PROGRESS=0``: no progress bars.
+* ``FMNIST_PROGRESS=0``: no progress bars;
+* ``FMNIST_WORKERS``: processes the planner trains stacks in (default: one per core on the CPU
+  at full settings, else 1; read by :mod:`fmnist_helpers.runs`).
 """
 
 from __future__ import annotations
