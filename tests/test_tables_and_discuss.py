@@ -63,7 +63,7 @@ def test_table_averages_seeds_and_sorts_by_test_accuracy(runs):
     assert row["test diff (ours - paper)"] == pytest.approx(row["test acc"] - row["paper test acc"])
     assert row["parameters"] == runs["shallow"].n_params
     for column in ("model", "train acc (running)", "train acc (end of epoch)", "test acc",
-                   "epochs trained", "parameters", "training time (s)", "paper train acc",
+                   "epochs trained", "parameters", "paper train acc",
                    "paper test acc", "test diff (ours - paper)"):
         assert column in table.columns
     assert math.isnan(table.loc["l2_first", "paper test acc"])  # not in the study's table
