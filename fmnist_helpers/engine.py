@@ -10,12 +10,14 @@ statistics), learning rate, penalties, dropout rate, number of epochs and early-
 Their weights are stacked into ``(K, in, out)`` tensors and each linear layer is one batched
 matrix product. A model that finishes, stops early or diverges leaves the stack; the rest go on.
 
-**Same numbers alone or together** (on the CPU; tests check it). Everything a model computes is
-its own slice of a batched operation (``bmm`` over the stack, elementwise ops, reductions over
-its own batch), so its numbers do not depend on what else is in the stack. On the CPU the engine
-computes with one thread: MKL splits one product between threads differently from a batch of
-products, and a fixed thread count makes the numbers independent of the machine's core count.
-The run store gets its parallelism from whole stacks trained in separate processes instead.
+**Same numbers alone or together** (on the CPU; tests check it). A model's arithmetic is its
+own: its slice of batched products, its columns of a product shared with the models that see
+the same images (the same seed), elementwise operations, reductions over its own batch. On the
+CPU the engine computes with one thread: there, MKL gives a column of a product the same value
+whatever the width of the product or the batch around it (measured with torch 2.14.1), while
+with several threads it splits one product differently from a batch of them. One thread also
+keeps the numbers independent of the machine's core count; the run store gets its parallelism
+from whole stacks trained in separate processes instead.
 
 Why hand-written: ``torch.func.vmap`` cannot give each model its own dropout generator or
 update batch-norm running statistics in place; ``torch.func.stack_module_state`` stacks the
@@ -242,7 +244,7 @@ class Stack:
         return values.view(-1, *[1] * (self.params[name].dim() - 1))
 
     def _hyper(self) -> None:
-        """Per-model hyperparameters as (K, 1, 1) tensors, for the elementwise updates."""
+        """For the current members: hyperparameters as (K, 1, 1) tensors, groups, buffers."""
         def column(name):
             values = [float(getattr(m, name)) for m in self.members]
             return torch.tensor(values, device=self.device).view(-1, 1, 1)
@@ -266,9 +268,10 @@ class Stack:
         return len(self.members)
 
     def forward(self, x: torch.Tensor, training: bool, tape: list | None = None) -> torch.Tensor:
-        """Logits ``(K, B, 10)`` of flat images ``(K, B, 784)``, each model on its own slice.
-
-        With a ``tape`` (a list), what :meth:`loss_and_gradients` needs is recorded on it.
+        """Logits ``(K, B, 10)``, each model on its own slice, of one batch of flat images per
+        group of models alike (``(G, B, 784)``, from :meth:`gather`) or of images all share
+        (``(B, 784)``). With a ``tape`` (a list), what :meth:`loss_and_gradients` needs is
+        recorded on it.
         """
         for n, i in enumerate(self.linear):
             w, b = self.params[f"{i}.weight"], self.params[f"{i}.bias"]
