@@ -38,7 +38,7 @@ from torch.func import stack_module_state
 from torch.nn import functional as F
 
 from .data import IMAGE_SIZE, N_CLASSES, FashionMNIST
-from .models import build_mlp, check_architecture
+from .models import build_mlp, check_architecture, check_recipe
 
 BATCH_SIZE = 32  # the study's
 STUDY_EVAL_BATCH = 32  # the study averaged per-batch accuracies over test batches of 32
@@ -176,16 +176,9 @@ class Member:
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or int(self.seed) != self.seed:
             raise ValueError(f"seed must be a whole number, got {self.seed!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be a finite number > 0, got {self.lr}")
-        if int(self.epochs) != self.epochs or self.epochs < 1:
-            raise ValueError(f"epochs must be a whole number >= 1, got {self.epochs}")
+        check_recipe(self.lr, self.epochs, self.l1, self.l2, self.l2_first)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        for name in ("l1", "l2", "l2_first"):
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"{name} strength must be a finite number >= 0, got {value}")
         stop = self.early_stopping
         if stop is not None and stop.monitor == "val_loss" and self.validation_rows is None:
             raise ValueError("early stopping on 'val_loss' needs validation_rows")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -20,6 +22,18 @@ def check_architecture(
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     if batch_norm and n_linear < 2:
         raise ValueError("batch norm needs at least one hidden layer (n_linear >= 2)")
+
+
+def check_recipe(lr: float, epochs: int, l1: float = 0.0, l2: float = 0.0,
+                 l2_first: float = 0.0) -> None:
+    """Raise ``ValueError`` for a learning rate, epoch count or penalty no run can train with."""
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
+    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
+        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    for name, value in (("l1", l1), ("l2", l2), ("l2_first", l2_first)):
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"{name} strength must be a finite number >= 0, got {value}")
 
 
 def build_mlp(

@@ -7,12 +7,11 @@ The study's own numbers are kept apart, in :data:`PAPER`, and always labelled as
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import torch
 
-from .models import build_mlp, check_architecture
+from .models import build_mlp, check_architecture, check_recipe
 
 MAX_EPOCHS = 50  # cap for early-stopping runs (the study's longest ran 38)
 
@@ -44,14 +43,7 @@ class Experiment:
             if self.early_stopping not in (None, "test", "validation"):
                 raise ValueError("early_stopping must be None, 'test' or 'validation', "
                                  f"got {self.early_stopping!r}")
-            if not (self.lr > 0 and math.isfinite(self.lr)):
-                raise ValueError(f"learning rate must be a finite number > 0, got {self.lr}")
-            for name in ("l1", "l2", "l2_first"):
-                value = getattr(self, name)
-                if not (value >= 0 and math.isfinite(value)):
-                    raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-            if int(self.epochs) != self.epochs or self.epochs < 1:
-                raise ValueError(f"epochs must be a whole number >= 1, got {self.epochs}")
+            check_recipe(self.lr, self.epochs, self.l1, self.l2, self.l2_first)
             if int(self.patience) != self.patience or self.patience < 1:
                 raise ValueError(f"patience must be a whole number >= 1, got {self.patience}")
             if not self.min_delta >= 0:
