@@ -142,11 +142,39 @@ def cache_path(experiment: Experiment, seed: int, quick: bool, device: str) -> P
 
 
 def write_atomic(path: Path, payload: dict) -> None:
-    """Write JSON to a temporary file beside ``path``, then rename it into place."""
+    """Write JSON to a temporary file beside ``path``, then rename it into place.
+
+    Two processes writing the same run (two notebooks open) each rename a complete file, so the
+    entry is always whole; the temporary name carries the writer's process id (see
+    :func:`clean_leftovers`).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".part") as f:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+                                     prefix=f"{path.stem}.pid{os.getpid()}.",
+                                     suffix=".part") as f:
         json.dump(payload, f)
     os.replace(f.name, path)
+
+
+def clean_leftovers(folder: Path) -> int:
+    """Delete temporary files that a killed process left in ``folder``; return how many."""
+    removed = 0
+    for part in folder.glob("*.pid*.part"):
+        pid = part.name.rsplit(".pid", 1)[1].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def load_cached(path: Path) -> Result | None:
@@ -319,6 +347,8 @@ def _workers(config: Settings, stacks: int) -> int:
 
 def _train_missing(missing: list[tuple[Experiment, int]], config: Settings,
                    cache: bool) -> dict[Path, Result]:
+    if cache:
+        clean_leftovers(results_dir(config.quick))
     workers = _workers(config, len(plan(missing)))
     stacks = plan(missing, parts=workers)
     progress = _Progress(len(missing), sum(t.epochs for s in stacks for t in s),

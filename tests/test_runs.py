@@ -150,3 +150,27 @@ def test_runs_that_differ_only_in_when_they_stop_share_one_training(monkeypatch,
         assert alone.history.stopped_early == result.history.stopped_early, name
         assert alone.history.best_epoch == result.history.best_epoch, name
     assert len(together[0].history) == QUICK_EPOCHS
+
+
+def test_two_processes_training_the_same_run_leave_one_whole_entry(tmp_path):
+    """Two notebooks open on the same run: both finish, one valid cache file, no leftovers;
+    a temporary file left by a killed process is cleaned on the next training."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"FMNIST_RESULTS_DIR": str(tmp_path), "FMNIST_PROGRESS": "0"}
+    code = "from fmnist_helpers.runs import run_experiment; run_experiment('deeper', 3, quick=True)"
+    folder = tmp_path / "quick"
+    folder.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    leftover = folder / f"deeper-seed3-x.pid{dead}.abc.part"
+    leftover.write_text("{ half a")
+    both = [subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE)
+            for _ in range(2)]
+    for p in both:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    files = list(folder.glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["seed"] == 3
+    assert not list(folder.glob("*.part"))
