@@ -2,7 +2,7 @@
 the real Fashion-MNIST, watch the curves redraw every epoch, and compare the runs in a table.
 
 ``playground()`` returns a :class:`Playground` whose widgets are its attributes. Training runs in
-a background thread through :func:`fmnist_helpers.train.train` (the package's one training
+a background thread through :func:`fmnist_helpers.engine.train_stack` (the package's one training
 loop), so the notebook stays responsive: Stop ends a run between two batches and keeps the
 weights learned so far. Figures are drawn on bare matplotlib figures (no pyplot) and shown as
 PNG images, so they work from the training thread with the default inline backend, no ipympl.
