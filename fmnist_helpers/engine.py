@@ -61,29 +61,39 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
 class EarlyStopping:
     """Stop when ``monitor`` (a loss) has not dropped by ``min_delta`` for ``patience`` epochs.
 
-    The study's rule: the loss must fall by at least 0.01 against the best so far; after three
-    epochs without such a fall, training ends. The weights of the last epoch are kept (the study
-    reports the last epoch), and :attr:`best_epoch` remembers the best one.
+    The study's rule: the loss must fall by at least 0.01; after three epochs without such a
+    fall, training ends. ``against="best"`` measures the fall from the best loss so far (the
+    usual reading); ``against="previous"`` from the epoch before ("decrease at least 0.01 in
+    each epoch"), so a run that worsens and recovers counts each recovery as progress; a fall
+    resets the count either way. The weights of the last epoch are kept (the study reports the
+    last epoch), and :attr:`best_epoch` remembers the best one.
     """
 
-    def __init__(self, patience: int = 3, min_delta: float = 0.01, monitor: str = "test_loss"):
+    def __init__(self, patience: int = 3, min_delta: float = 0.01, monitor: str = "test_loss",
+                 against: str = "best"):
         if int(patience) != patience or patience < 1:
             raise ValueError(f"patience must be a whole number >= 1, got {patience}")
         if not min_delta >= 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta}")
         if monitor not in {"test_loss", "val_loss"}:
             raise ValueError(f"monitor must be 'test_loss' or 'val_loss', got {monitor!r}")
+        if against not in {"best", "previous"}:
+            raise ValueError(f"against must be 'best' or 'previous', got {against!r}")
         self.patience, self.min_delta, self.monitor = patience, min_delta, monitor
-        self.best = math.inf
+        self.against = against
+        self.best = self.previous = math.inf
         self.best_epoch: int | None = None
         self.bad_epochs = 0
 
     def step(self, value: float, epoch: int) -> bool:
         """Record one epoch's value; return True when training should stop."""
-        if self.best - value >= self.min_delta - 1e-12:  # "at least min_delta", float-safe
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-        else:
-            self.bad_epochs += 1
+        reference = self.best if self.against == "best" else self.previous
+        fell = reference - value >= self.min_delta - 1e-12  # "at least min_delta", float-safe
+        self.bad_epochs = 0 if fell else self.bad_epochs + 1
+        # "best": the loss of the last qualifying fall (Keras's rule); "previous": the lowest.
+        if (fell and self.against == "best") or (self.against == "previous" and value < self.best):
+            self.best, self.best_epoch = value, epoch
+        self.previous = value
         return self.bad_epochs >= self.patience
 
 

@@ -113,7 +113,8 @@ def member_for(experiment: Experiment, seed: int, data: FashionMNIST) -> Member:
         train_rows, val_rows = validation_rows(data, seed)
     if experiment.early_stopping:
         monitor = "test_loss" if experiment.early_stopping == "test" else "val_loss"
-        stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor)
+        stopper = EarlyStopping(experiment.patience, experiment.min_delta, monitor,
+                                experiment.stop_against)
     return Member(seed, experiment.lr, experiment.epochs, experiment.dropout, experiment.l1,
                   experiment.l2, experiment.l2_first, stopper, train_rows, val_rows)
 
@@ -209,7 +210,8 @@ class Trajectory:
         self.epochs = max(e.epochs for e in runs)
         self.validation = runs[0].early_stopping == "validation"
         self.monitor = "val_loss" if self.validation else "test_loss"
-        self.rules = [EarlyStopping(e.patience, e.min_delta, self.monitor) if e.early_stopping
+        self.rules = [EarlyStopping(e.patience, e.min_delta, self.monitor, e.stop_against)
+                      if e.early_stopping
                       else None for e in runs]
         self.ends: list[tuple[int, bool, int | None] | None] = [None] * len(runs)
         self.best_epoch = None
@@ -218,7 +220,7 @@ class Trajectory:
     def key(experiment: Experiment, seed: int) -> tuple:
         """What fixes the training: all but the epochs and the early-stopping rule."""
         fixed = experiment.numbers_key()
-        for name in ("epochs", "patience", "min_delta", "early_stopping"):
+        for name in ("epochs", "patience", "min_delta", "early_stopping", "stop_against"):
             del fixed[name]
         return seed, experiment.early_stopping == "validation", tuple(sorted(fixed.items()))
 

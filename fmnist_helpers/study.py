@@ -34,6 +34,7 @@ class Experiment:
     early_stopping: str | None = None  # None, "test" (the study's rule) or "validation"
     patience: int = 3
     min_delta: float = 0.01
+    stop_against: str = "best"  # the fall is measured from the "best" loss or the "previous"
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -48,6 +49,9 @@ class Experiment:
                 raise ValueError(f"patience must be a whole number >= 1, got {self.patience}")
             if not self.min_delta >= 0:
                 raise ValueError(f"min_delta must be >= 0, got {self.min_delta}")
+            if self.stop_against not in ("best", "previous"):
+                raise ValueError("stop_against must be 'best' or 'previous', "
+                                 f"got {self.stop_against!r}")
         except (TypeError, ValueError) as e:
             raise ValueError(f"experiment {self.name!r}: {e}") from None
 
@@ -157,6 +161,17 @@ def _readings() -> dict[str, Experiment]:
                 name=tag, title=f"{STUDY[name].title} ({hidden} units, min_delta {delta:g})",
                 hidden=hidden, min_delta=delta,
                 notes=f"Reading: early stopping needs a fall of only {delta:g} in test loss.")
+    # "decrease at least 0.01 in each epoch": the fall measured against the previous epoch,
+    # not the best so far; and the loosest rule of that kind, where any fall at all counts.
+    for delta in (0.01, 0.0):
+        for name, hidden in (("early_stopping", 10), ("early_stopping", 50), ("mixed", 50)):
+            tag = f"{name}_w{hidden}_prev" + ("_any" if delta == 0 else "")
+            what = "any fall" if delta == 0 else f"a fall of {delta:g}"
+            out[tag] = STUDY[name].replace(
+                name=tag, title=f"{STUDY[name].title} ({hidden} units, {what} vs previous epoch)",
+                hidden=hidden, min_delta=delta, stop_against="previous",
+                notes=f"Reading: early stopping needs {what} in test loss against the epoch "
+                      "before, not against the best so far.")
     return out
 
 

@@ -193,3 +193,20 @@ def test_members_are_checked_before_training(bad, match):
 def test_cuda_stack_trains(quick_data):
     (t,) = train_stack(SHALLOW, [Member(0, epochs=2)], quick_data, device="cuda")
     assert t.history.last["test_acc"] > 0.5
+
+
+def test_early_stopping_against_best_or_previous():
+    """The two readings of "decrease at least 0.01 in each epoch" on one hand-made curve."""
+    losses = [1.0, 0.95, 0.96, 0.955, 0.942, 0.945, 0.95, 0.96]
+
+    def stop_epoch(**kw):
+        rule = EarlyStopping(patience=3, min_delta=0.01, **kw)
+        return next(e for e, v in enumerate(losses, 1) if rule.step(v, e)), rule.best_epoch
+
+    # Against the best (0.95 at epoch 2): no fall of 0.01 again, so it stops at epoch 5.
+    assert stop_epoch(against="best") == (5, 2)
+    # Against the previous epoch: 0.955 -> 0.942 (epoch 5) is a fall of 0.013 and resets the
+    # count; epochs 6, 7, 8 rise, so it stops at epoch 8; the lowest loss was epoch 5's.
+    assert stop_epoch(against="previous") == (8, 5)
+    with pytest.raises(ValueError, match="against"):
+        EarlyStopping(against="last")
