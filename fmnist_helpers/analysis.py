@@ -1,346 +1,219 @@
-"""Several seeds per experiment, set against the study's single numbers.
+"""The study's conclusions judged from our seeds, and the tables of the results notebook.
 
-The study reports one run per model. Here every experiment has several seeds, so each of its
-numbers can be judged against our spread: inside our 95% interval, or how far outside.
+Every claim is tested over all seeds of both models (two-sided Mann-Whitney U, see
+:mod:`fmnist_helpers.seeds`) against its proper control: the penalised models against the
+unpenalised network at their own learning rate, smoothness as jitter around the trend.
 """
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import pandas as pd
 
 from .runs import Result
-from .study import PAPER
-
-# Two-sided 95% quantiles of Student's t, by degrees of freedom (n_seeds - 1).
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-         9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
-
-
-def t_quantile(df: int) -> float:
-    """The 97.5% quantile of Student's t with ``df`` degrees of freedom (table, rounded down)."""
-    if df < 1:
-        raise ValueError(f"need at least 2 seeds for an interval, got df={df}")
-    return T_975[max(k for k in T_975 if k <= df)] if df <= 30 else 1.960
-
-
-def group_by_experiment(results: Iterable[Result]) -> dict[str, list[Result]]:
-    """Results keyed by experiment name, seeds in increasing order."""
-    groups: dict[str, list[Result]] = defaultdict(list)
-    for r in results:
-        groups[r.experiment.name].append(r)
-    return {k: sorted(v, key=lambda r: r.seed) for k, v in groups.items()}
+from .seeds import (
+    ALPHA,
+    JITTER_DEFINITION,
+    Comparison,
+    Measure,
+    Seeds,
+    compare,
+    epochs,
+    group,
+    jitter,
+    mean_sd,
+    p_value,
+    test_acc,
+)
+from .study import PAPER, READINGS, STUDY, base_of, changes
+from .tables import Table, epochs_text, paper_pct
 
 
-def mean_interval(values: list[float]) -> tuple[float, float, float, float]:
-    """Mean, sample standard deviation and 95% t-interval; NaN spread for a single value."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, math.nan, math.nan, math.nan
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = t_quantile(n - 1) * sd / math.sqrt(n)
-    return mean, sd, mean - half, mean + half
+@dataclass(frozen=True)
+class Claim:
+    """One conclusion of the study: ``a`` is ``expect`` than ``b`` on ``measure``."""
+
+    text: str
+    a: str
+    b: str
+    measure: str  # "test accuracy" or "jitter"
+    expect: str  # "higher", "lower", "no higher", "same"
 
 
-def seed_summary(results: Iterable[Result], metric: str = "test_acc") -> pd.DataFrame:
-    """One row per experiment: seeds, mean, sd and 95% interval of a last-epoch metric.
+CLAIMS = (
+    Claim("The deeper network has lower test accuracy", "deeper", "shallow",
+          "test accuracy", "lower"),
+    Claim("More hidden units give higher test accuracy", "wide", "shallow",
+          "test accuracy", "higher"),
+    Claim("Dropout makes the test accuracy curve smoother", "dropout", "shallow", "jitter",
+          "lower"),
+    Claim("Batch norm makes the test accuracy curve smoother", "batch_norm", "shallow",
+          "jitter", "lower"),
+    Claim("Batch norm performs like dropout", "batch_norm", "dropout", "test accuracy", "same"),
+    Claim("L1 regularization lowers test accuracy", "l1", "shallow_lr_control",
+          "test accuracy", "lower"),
+    Claim("L2 regularization raises test accuracy", "l2", "shallow_lr_control",
+          "test accuracy", "higher"),
+    Claim("L1 + L2 is no better than L1 alone", "l1_l2", "l1", "test accuracy", "no higher"),
+)
+MEASURES: dict[str, tuple[Measure, float, float]] = {  # measure, resolution, scale to points
+    "test accuracy": (test_acc, 0.001, 100),
+    "jitter": (jitter, 0.0001, 100),
+}
 
-    Sorted by the mean, best first. ``metric`` is any History column; ``test_acc`` is the
-    exact accuracy (correct / total), ``test_acc_study`` the study's per-batch average.
-    """
+
+def judge(claim: Claim, c: Comparison) -> str:
+    """The verdict on a claim from the comparison of its two models."""
+    lower, higher = c.p_less < ALPHA / 2, c.p_greater < ALPHA / 2  # the two-sided test's tails
+    if claim.expect == "same":
+        return "contradicted: they differ" if lower or higher else \
+            "not contradicted: no difference found"
+    if claim.expect == "no higher":
+        return "contradicted: it is higher" if higher else "supported: not higher"
+    found, against = (lower, higher) if claim.expect == "lower" else (higher, lower)
+    if found:
+        return "supported"
+    if against:
+        return "contradicted"
+    if c.tie:
+        return "undecided: a tie"
+    leans = (c.difference < 0) == (claim.expect == "lower")
+    return "undecided: leans the study's way" if leans else "undecided: leans the other way"
+
+
+def _number(s: Seeds, measure: str) -> str:
+    fn, _, scale = MEASURES[measure]
+    return f"{scale * s.summary(fn).median:.{1 if measure == 'test accuracy' else 2}f}"
+
+
+def check_claims(results: Iterable[Result]) -> Table:
+    """The study's conclusions, each judged from our seeds against its control."""
+    groups = group(results)
     rows = []
-    for name, runs in group_by_experiment(results).items():
-        values = [r.final[metric] for r in runs]
-        mean, sd, lo, hi = mean_interval(values)
-        rows.append({
-            "experiment": name, "model": runs[0].experiment.title, "seeds": len(runs),
-            "mean": mean, "sd": sd, "ci_low": lo, "ci_high": hi,
-            "min": min(values), "max": max(values),
-            "epochs": sum(r.epochs_trained for r in runs) / len(runs),
-        })
-    return pd.DataFrame(rows).sort_values("mean", ascending=False).reset_index(drop=True)
-
-
-def verdict(paper: float, lo: float, hi: float) -> str:
-    """Say whether the paper's number lies in our interval, and by how much it misses."""
-    if math.isnan(lo):
-        return "one seed: no interval"
-    if lo <= paper <= hi:
-        return "inside our 95% interval"
-    if paper > hi:
-        return f"above our interval by {paper - hi:.3f}"
-    return f"below our interval by {lo - paper:.3f}"
-
-
-def against_paper(results: Iterable[Result], metric: str = "test_acc") -> pd.DataFrame:
-    """The seed summary with the study's number, the difference and a verdict per row."""
-    paper_key = "train_acc" if metric.startswith("train") else "test_acc"
-    table = seed_summary(results, metric)
-    paper = [getattr(PAPER[n], paper_key) if n in PAPER else math.nan for n in table.experiment]
-    table["paper"] = paper
-    table["ours - paper"] = table["mean"] - table["paper"]
-    table["verdict"] = [
-        "not in the study's table" if math.isnan(p) else verdict(p, lo, hi)
-        for p, lo, hi in zip(table["paper"], table["ci_low"], table["ci_high"], strict=True)
-    ]
-    return table
-
-
-def kendall_tau(a: list[str], b: list[str]) -> float:
-    """Kendall's rank correlation between two orderings of the same items (no ties)."""
-    if sorted(a) != sorted(b):
-        raise ValueError("the two rankings must hold the same items")
-    pos = {item: i for i, item in enumerate(b)}
-    n = len(a)
-    if n < 2:
-        raise ValueError("need at least two items to compare rankings")
-    concordant = discordant = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            if pos[a[i]] < pos[a[j]]:
-                concordant += 1
-            else:
-                discordant += 1
-    return (concordant - discordant) / (n * (n - 1) / 2)
-
-
-def paper_ranking() -> list[str]:
-    """The study's models, best test accuracy first (its own table order)."""
-    return sorted(PAPER, key=lambda n: -PAPER[n].test_acc)
-
-
-def ranking_agreement(results: Iterable[Result]) -> tuple[float, list[str], list[str]]:
-    """Kendall's tau between the study's ranking and ours (by mean exact test accuracy)."""
-    table = seed_summary(results)
-    ours = [n for n in table.experiment if n in PAPER]
-    theirs = [n for n in paper_ranking() if n in ours]
-    return kendall_tau(theirs, ours), theirs, ours
-
-
-def roughness(result: Result, metric: str = "test_acc") -> float:
-    """Mean absolute change of a metric from one epoch to the next: how much a curve jitters."""
-    values = result.history[metric]
-    if len(values) < 2:
-        return math.nan
-    return sum(abs(b - a) for a, b in zip(values, values[1:], strict=False)) / (len(values) - 1)
-
-
-def _values(groups: dict[str, list[Result]], name: str, measure) -> list[float]:
-    return [measure(r) for r in groups[name]]
-
-
-def _compare(groups, a: str, b: str, measure, claim: str, expect: str) -> dict:
-    """Judge "a is {expect} than b" from the seeds' values of ``measure``."""
-    ma, _, la, ha = mean_interval(_values(groups, a, measure))
-    mb, _, lb, hb = mean_interval(_values(groups, b, measure))
-    holds = ma < mb if expect == "lower" else ma > mb
-    apart = hb < la or ha < lb  # the two 95% intervals do not overlap
-    if math.isnan(la) or math.isnan(lb):
-        judged = "holds on one seed" if holds else "fails on one seed"
-    elif holds and apart:
-        judged = "supported"
-    elif holds:
-        judged = "same direction, intervals overlap"
-    elif apart:
-        judged = "contradicted"
-    else:
-        judged = "not supported, intervals overlap"
-    return {"claim": claim, "evidence": f"{a}: {ma:.4f}, {b}: {mb:.4f}", "verdict": judged}
-
-
-def _near(groups, name: str, measure, target: float, claim: str, unit: str) -> dict:
-    values = _values(groups, name, measure)
-    m, _, lo, hi = mean_interval(values)
-    if math.isnan(lo):
-        judged = "one seed: no interval"
-    else:
-        judged = "supported" if lo <= target <= hi else "not supported"
-    spread = "" if math.isnan(lo) else f" (95% interval {lo:.1f}-{hi:.1f})"
-    return {"claim": claim, "evidence": f"{name}: {m:.1f} {unit}{spread}, study: {target:g}",
-            "verdict": judged}
-
-
-def check_claims(results: Iterable[Result]) -> pd.DataFrame:
-    """The study's conclusions, each judged from our runs (only those whose runs are present)."""
-    results = list(results)
-    groups = group_by_experiment(results)
-
-    def acc(r):
-        return r.final["test_acc"]
-
-    def jitter(r):
-        return roughness(r)
-
-    def epochs(r):
-        return float(r.epochs_trained)
-
-    rows = []
-    pairs = [
-        ("deeper", "shallow", acc, "The deeper network has lower test accuracy", "lower"),
-        ("wide", "shallow", acc, "More hidden units give higher test accuracy", "higher"),
-        ("dropout", "shallow", jitter, "Dropout makes the test accuracy curve smoother", "lower"),
-        ("batch_norm", "shallow", jitter, "Batch norm makes the test accuracy curve smoother",
-         "lower"),
-        ("l1", "shallow", acc, "L1 regularization lowers test accuracy", "lower"),
-        ("l2", "shallow", acc, "L2 regularization raises test accuracy", "higher"),
-        ("l1_l2", "l1", acc, "L1 + L2 is no better than L1 alone", "lower"),
-    ]
-    for a, b, measure, claim, expect in pairs:
-        if a in groups and b in groups:
-            rows.append(_compare(groups, a, b, measure, claim, expect))
-    if "early_stopping" in groups:
-        rows.append(_near(groups, "early_stopping", epochs, PAPER["early_stopping"].epochs,
-                          "Early stopping ends the shallow network at about 16 epochs", "epochs"))
-    if "mixed" in groups:
-        rows.append(_near(groups, "mixed", epochs, PAPER["mixed"].epochs,
-                          "The mixed model trains for about 38 epochs", "epochs"))
-    if "wide" in groups and len(groups) > 2:
-        best = seed_summary(results).experiment.iloc[0]
-        rows.append({"claim": "The wide network is the best model", "evidence": f"ours: {best}",
-                     "verdict": "supported" if best == "wide" else "not supported"})
-    return pd.DataFrame(rows)
-
-
-def describe_ranking(results: Iterable[Result]) -> str:
-    """A sentence on how well our ranking of the models agrees with the study's."""
-    tau, theirs, ours = ranking_agreement(results)
-    moved = [n for n in ours if theirs.index(n) != ours.index(n)]
-    return (
-        f"Kendall's tau between the study's ranking and ours (by mean exact test accuracy over "
-        f"{len(ours)} models) is **{tau:.2f}** (1 is the same order, 0 no relation). "
-        f"The study's best is `{theirs[0]}` and ours `{ours[0]}`; its worst `{theirs[-1]}` and "
-        f"ours `{ours[-1]}`. {len(moved)} of {len(ours)} models hold a different place."
-    )
-
-
-def base_of(reading: str) -> str:
-    """The study's experiment a reading varies (``dropout_w50`` -> ``dropout``)."""
-    from .study import STUDY
-
-    for name in sorted(STUDY, key=len, reverse=True):
-        if reading.startswith(name + "_"):
-            return name
-    raise KeyError(f"{reading!r} does not start with the name of a study experiment")
-
-
-def _distance(runs: list[Result], paper) -> float:
-    """How far our mean lies from the study's row: train (running) + test accuracy + epochs/100."""
-    n = len(runs)
-    train = sum(r.final["train_acc_running"] for r in runs) / n
-    test = sum(r.final["test_acc"] for r in runs) / n
-    epochs = sum(r.epochs_trained for r in runs) / n
-    gaps = abs(train - paper.train_acc) + abs(test - paper.test_acc)
-    return gaps + abs(epochs - paper.epochs) / 100
-
-
-def readings_table(literal: Iterable[Result], readings: Iterable[Result]) -> pd.DataFrame:
-    """Each reading against the literal configuration, both against the study's row.
-
-    ``distance`` adds the gaps in running train accuracy, test accuracy and epochs/100 to the
-    study's numbers; the reading with the smaller distance reproduces the study better.
-    """
-    base_groups = group_by_experiment(literal)
-    rows = []
-    for name, runs in group_by_experiment(readings).items():
-        base = base_of(name)
-        paper = PAPER.get(base)
-        if base not in base_groups or paper is None:
+    for claim in CLAIMS:
+        if claim.a not in groups or claim.b not in groups:
             continue
-        lit = base_groups[base]
-        mean = mean_interval([r.final["test_acc"] for r in runs])
-        d_reading, d_literal = _distance(runs, paper), _distance(lit, paper)
+        a, b = groups[claim.a], groups[claim.b]
+        fn, resolution, scale = MEASURES[claim.measure]
+        c = compare(a, b, fn, resolution)
+        digits = 1 if claim.measure == "test accuracy" else 2
         rows.append({
-            "reading": name, "of": base, "seeds": len(runs),
-            "train acc (running)": sum(r.final["train_acc_running"] for r in runs) / len(runs),
-            "test acc": mean[0], "epochs": sum(r.epochs_trained for r in runs) / len(runs),
-            "paper train": paper.train_acc, "paper test": paper.test_acc,
-            "paper epochs": paper.epochs,
-            "literal test acc": sum(r.final["test_acc"] for r in lit) / len(lit),
-            "literal epochs": sum(r.epochs_trained for r in lit) / len(lit),
-            "distance (reading)": d_reading, "distance (literal)": d_literal,
-            "closer to the study": "reading" if d_reading < d_literal else "literal",
+            "claim": claim.text, "against": claim.b, "measure": claim.measure,
+            "medians": f"{_number(a, claim.measure)} vs {_number(b, claim.measure)}",
+            "difference": "0" if c.tie else f"{scale * c.difference:+.{digits}f}",
+            "test": p_value(c.p_two_sided), "verdict": judge(claim, c),
         })
-    return pd.DataFrame(rows)
+    for name in ("early_stopping", "mixed"):
+        if name in groups:
+            rows.append(_epochs_claim(groups[name]))
+    if "wide" in groups and len(groups) > 2:
+        rows.append(_best_claim(groups))
+    return Table(pd.DataFrame(rows),
+                 "Medians over the seeds in points (accuracy in %, jitter in points); "
+                 "difference: Hodges-Lehmann (median of pairwise differences); test: two-sided "
+                 f"Mann-Whitney U over all seeds, significant below {ALPHA}. "
+                 + JITTER_DEFINITION.replace("*", ""))
 
 
-def early_stopping_table(results: Iterable[Result]) -> pd.DataFrame:
+def _epochs_claim(s: Seeds) -> dict:
+    paper = PAPER[s.name].epochs
+    e = s.summary(epochs)
+    inside = e.low <= paper <= e.high
+    return {"claim": f"Early stopping ends `{s.name}` at about {paper} epochs",
+            "against": "the study", "measure": "epochs", "medians": f"{e.median:g} vs {paper}",
+            "difference": f"{e.median - paper:+g}", "test": "study's number in our range",
+            "verdict": "supported" if inside else
+            f"not supported: ours {e.low:.0f}-{e.high:.0f}"}
+
+
+def _best_claim(groups: dict[str, Seeds]) -> dict:
+    ranked = sorted((s for n, s in groups.items() if n in PAPER),
+                    key=lambda s: -s.summary(test_acc).median)
+    best, runner = ranked[0], ranked[1]
+    wide = groups["wide"]
+    other = runner if best is wide else best
+    c = compare(wide, other, test_acc)
+    if best is wide:
+        verdict = "supported" if c.p_greater < ALPHA / 2 else \
+            f"undecided: best, but not clearly ahead of {other.name}"
+    else:
+        verdict = f"contradicted: {other.name} is better" if c.p_less < ALPHA / 2 else \
+            f"undecided: {other.name} leads, not clearly"
+    return {"claim": "The wide network is the best model", "against": other.name,
+            "measure": "test accuracy",
+            "medians": f"{_number(wide, 'test accuracy')} vs {_number(other, 'test accuracy')}",
+            "difference": "0" if c.tie else f"{100 * c.difference:+.1f}",
+            "test": p_value(c.p_two_sided), "verdict": verdict}
+
+
+def readings_table(results: Iterable[Result], readings: Iterable[Result]) -> Table:
+    """Each reading beside the study's row it varies, and whether it lands closer than ours."""
+    from .findings import distance
+
+    ours, others = group(results), group(readings)
+    rows = []
+    for name, s in others.items():
+        base = base_of(name)
+        if base not in PAPER or base not in ours:
+            continue
+        paper = PAPER[base]
+        closer = distance(s, paper) < distance(ours[base], paper)
+        rows.append({
+            "reading": name, "changes": changes(s.experiment, STUDY[base]),
+            "test %": mean_sd(s.summary(test_acc)), "epochs": epochs_text(s),
+            "study test %": paper_pct(paper.test_acc), "study epochs": str(paper.epochs),
+            "closer than ours": "yes" if closer else "no",
+        })
+    return Table(pd.DataFrame(rows),
+                 "Closer: smaller sum of the gaps to the study's row in running train accuracy, "
+                 "test accuracy and epochs / 100 (medians over the seeds).")
+
+
+def early_stopping_table(results: Iterable[Result]) -> Table:
     """The study's early stopping (on the test set) beside the sound one (on validation)."""
-    groups = group_by_experiment(results)
+    groups = group(results)
     rows = []
     for name in ("early_stopping", "early_stopping_val", "shallow"):
         if name not in groups:
             continue
-        runs = groups[name]
-        mean, sd, lo, hi = mean_interval([r.final["test_acc"] for r in runs])
-        rule = runs[0].experiment.early_stopping
+        s = groups[name]
+        rule = s.experiment.early_stopping
+        best = [r.history.best_epoch for r in s if r.history.best_epoch is not None]
         rows.append({
             "experiment": name,
             "watches": {"test": "test loss", "validation": "validation loss"}.get(rule, "-"),
-            "seeds": len(runs), "test acc": mean, "test acc sd": sd,
-            "epochs (mean)": sum(r.epochs_trained for r in runs) / len(runs),
-            "epochs (min-max)": f"{min(r.epochs_trained for r in runs)}-"
-                                f"{max(r.epochs_trained for r in runs)}",
-            "best epoch (mean)": _mean_best(runs),
+            "test %": mean_sd(s.summary(test_acc)), "epochs": epochs_text(s),
+            "best epoch": (f"{pd.Series(best).median():g}" if best else "-"),
         })
-    return pd.DataFrame(rows)
+    return Table(pd.DataFrame(rows), "Test accuracy: mean ± sd over the seeds; epochs and the "
+                                     "best epoch: median (range) over the seeds.")
 
 
-def _mean_best(runs: list[Result]) -> float:
-    best = [r.history.best_epoch for r in runs if r.history.best_epoch is not None]
-    return sum(best) / len(best) if best else math.nan
-
-
-def choices_table() -> pd.DataFrame:
+def choices_table() -> Table:
     """What each experiment sets where the study is silent, from the configurations' notes."""
-    from .study import STUDY
-
-    return pd.DataFrame(
-        [{"experiment": e.name, "lr": e.lr, "hidden": e.hidden, "choice and reason": e.notes}
-         for e in STUDY.values()]
-    ).set_index("experiment")
+    return Table(pd.DataFrame(
+        [{"experiment": e.name, "lr": f"{e.lr:g}", "hidden": str(e.hidden),
+          "choice and reason": e.notes} for e in STUDY.values()]))
 
 
-def describe_readings(table: pd.DataFrame) -> str:
-    """Sentences, from :func:`readings_table`, on which readings reproduce the study better."""
-    if table.empty:
-        return "No reading has results yet."
-    lines = []
-    wide = table[table.reading.str.endswith("_w50")]
-    if len(wide):
-        closer = wide[wide["closer to the study"] == "reading"]
-        names = ", ".join(f"`{n}`" for n in closer["of"]) or "none"
-        lines.append(
-            f"Built with 50 hidden units instead of 10, {len(closer)} of {len(wide)} variants that "
-            f"the study describes as 'the same as the shallow one' land closer to its row "
-            f"({names})."
-        )
-    penalties = table[table.reading.str.contains("_lr|_strength")]
-    if len(penalties):
-        closer = penalties[penalties["closer to the study"] == "reading"]
-        names = ", ".join(f"`{n}`" for n in closer["reading"]) or "none of them"
-        lines.append(
-            f"Of {len(penalties)} neighbours of our choice for the penalised models (another "
-            f"learning rate or strength), {len(closer)} land closer to the study's row than our "
-            f"choice does: {names}."
-        )
-    loose = table[table.reading.str.contains("_delta")]
-    for base in dict.fromkeys(loose["of"]):
-        rows = loose[loose["of"] == base]
-        best = rows.loc[(rows["epochs"] - rows["paper epochs"]).abs().idxmin()]
-        lines.append(
-            f"For `{base}` the study ran {best['paper epochs']:.0f} epochs; the literal rule "
-            f"stops after {best['literal epochs']:.1f} on average, and the reading closest in "
-            f"epochs is `{best['reading']}` with {best['epochs']:.1f} (test accuracy "
-            f"{best['test acc']:.4f} against the study's {best['paper test']:.4f})."
-        )
-    return "\n\n".join(lines)
+def study_metric_table(results: Iterable[Result]) -> Table:
+    """Our test accuracy measured exactly and the study's way, beside the study's number."""
+    groups = group(results)
+    rows = []
+    for name, s in groups.items():
+        if name in PAPER:
+            rows.append({
+                "model": name, "ours, exact %": mean_sd(s.summary(test_acc)),
+                "ours, the study's way %": mean_sd(
+                    s.summary(lambda r: r.final["test_acc_study"])),
+                "study %": paper_pct(PAPER[name].test_acc)})
+    return Table(pd.DataFrame(rows), "Exact: correct / 10,000. The study's way: the mean of "
+                                     "per-batch accuracies over 313 test batches of 32.")
 
 
-def paper_denominators() -> pd.DataFrame:
+def paper_denominators() -> Table:
     """Test the reading of the study's metrics on its own numbers.
 
     If a test accuracy is correct / 10,000, times 10,000 it is a whole number. If it is the mean
@@ -350,12 +223,15 @@ def paper_denominators() -> pd.DataFrame:
     """
     rows = []
     for name, p in PAPER.items():
+        x, y, t = p.test_acc * 10_000, p.test_acc * 10_016, p.train_acc * 60_000
         rows.append({
-            "experiment": name, "paper test acc": p.test_acc,
-            "x 10,000": p.test_acc * 10_000, "x 10,016": p.test_acc * 10_016,
-            "paper train acc": p.train_acc, "train x 60,000": p.train_acc * 60_000,
+            "experiment": name, "study test acc": f"{p.test_acc:.6f}",
+            "× 10,000": f"{x:.2f}", "off a whole number": f"{abs(x - round(x)):.2f}",
+            "× 10,016": f"{y:.2f}", "off a whole number ": f"{abs(y - round(y)):.3f}",
+            "train × 60,000, off": f"{abs(t - round(t)):.3f}",
         })
-    table = pd.DataFrame(rows).set_index("experiment")
-    for col in ("x 10,000", "x 10,016", "train x 60,000"):
-        table[f"{col}: off a whole number by"] = (table[col] - table[col].round()).abs()
-    return table
+    return Table(pd.DataFrame(rows))
+
+
+__all__ = ["CLAIMS", "READINGS", "check_claims", "readings_table", "early_stopping_table",
+           "choices_table", "study_metric_table", "paper_denominators", "judge"]

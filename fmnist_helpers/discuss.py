@@ -10,9 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import pandas as pd
-
-from .analysis import kendall_tau, roughness
 from .data import (
     CLASSES,
     FILES,
@@ -23,11 +20,22 @@ from .data import (
 )
 from .models import count_parameters, linear_layers
 from .runs import Result, resolve
+from .seeds import (
+    ALPHA,
+    Seeds,
+    Summary,
+    compare,
+    epochs,
+    jitter,
+    mean_sd,
+    p_value,
+    pct,
+    smallest_p,
+    test_acc,
+    train_acc_running,
+)
 from .settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS, settings
-from .study import PAPER, Experiment, PaperResult
-from .tables import DIFF_COLUMNS, OURS, PAPER_COLUMNS
-
-TIE = 0.0005  # accuracies closer than this (0.05 points) count as level
+from .study import PAPER, Experiment
 
 # Short names that read well inside a sentence; other experiments use their title.
 LABELS = {
@@ -42,20 +50,20 @@ LABELS = {
 }
 
 
-def pct(x: float) -> str:
-    """An accuracy as a percentage with one decimal: ``0.8394 -> '83.9%'``."""
-    return f"{100 * x:.1f}%"
-
-
 def points(d: float) -> str:
     """The size of an accuracy difference in percentage points: ``-0.019 -> '1.9 points'``."""
-    return f"{100 * abs(d):.1f} points"
+    size = f"{100 * abs(d):.1f}"
+    return f"{size} point" if size == "1.0" else f"{size} points"
 
 
-def label(result: Result | Experiment) -> str:
-    """How a run is named in running text."""
-    exp = result.experiment if isinstance(result, Result) else result
+def label(item: Seeds | Result | Experiment) -> str:
+    """How a model is named in running text."""
+    exp = item if isinstance(item, Experiment) else item.experiment
     return LABELS.get(exp.name, f"*{exp.title}*")
+
+
+def seeds_phrase(n: int) -> str:
+    return "its one seed" if n == 1 else f"its {n} seeds"
 
 
 def _cap(text: str) -> str:
@@ -139,9 +147,12 @@ def describe_model(experiment: Experiment, quick: bool | None = None) -> str:
     epochs = resolve(experiment, settings(quick)).epochs
     if experiment.early_stopping:
         watched = "test loss" if experiment.early_stopping == "test" else "validation loss"
+        against = ("the best so far" if experiment.stop_against == "best"
+                   else "the epoch before")
         text += (
             f", for at most {epochs} epochs: training stops once the {watched} has not fallen by "
-            f"at least {experiment.min_delta:g} for {experiment.patience} epochs in a row."
+            f"at least {experiment.min_delta:g} (against {against}) for {experiment.patience} "
+            "epochs in a row."
         )
     else:
         text += f", for {epochs} epochs."
@@ -149,229 +160,189 @@ def describe_model(experiment: Experiment, quick: bool | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# One run
+# One model, all its seeds
 # ---------------------------------------------------------------------------------------------
 
-def dips(result: Result, metric: str = "test_acc") -> tuple[int, int, float]:
-    """How often a curve went down from one epoch to the next: (dips, steps, largest dip)."""
-    values = result.history[metric]
-    falls = [a - b for a, b in zip(values, values[1:], strict=False) if b < a]
-    return len(falls), max(len(values) - 1, 0), max(falls, default=0.0)
-
-
-def gap(result: Result) -> float:
-    """Train minus test accuracy in the last epoch (both exact, measured after the epoch)."""
-    return result.final["train_acc"] - result.final["test_acc"]
+def _range(s: Summary) -> str:
+    return f"{pct(s.low)} to {pct(s.high)}" if s.low != s.high else pct(s.low)
 
 
 def _gap_phrase(g: float) -> str:
-    if abs(g) < TIE:
+    if round(100 * g, 1) == 0:
         return "train and test accuracy are level"
     if g > 0:
         return f"train accuracy is {points(g)} above test accuracy"
     return f"test accuracy is {points(g)} *above* train accuracy"
 
 
-def _dips_phrase(result: Result) -> str:
-    n, steps, worst = dips(result)
-    if steps == 0:
-        return "a single epoch shows no trend"
-    if n == 0:
-        return f"never fell from one epoch to the next ({steps} step{'s' * (steps > 1)})"
-    return f"fell in {n} of {steps} epoch-to-epoch steps, by at most {points(worst)}"
+def collapse_line(s: Seeds) -> str:
+    """Name the seeds that collapsed to chance or diverged (empty when none did)."""
+    if not s.collapsed:
+        return ""
+    names = ", ".join(f"{r.seed} ({'diverged' if r.history.diverged else pct(r.final['test_acc'])})"
+                      for r in s.collapsed)
+    seed_word = "Seed" if len(s.collapsed) == 1 else "Seeds"
+    kept = len(s.kept)
+    return (f"{seed_word} {names} collapsed to chance level; the numbers above describe the other "
+            f"{'seed' if kept == 1 else f'{kept} seeds'}.")
 
 
-def _falls(result: Result) -> str:
-    n, steps, worst = dips(result)
-    if n == 0:
-        return f"never fell in {steps} step{'s' * (steps != 1)}"
-    times = "once" if n == 1 else f"{n} times"
-    return f"fell {times} in {steps} steps (by at most {points(worst)})"
-
-
-def describe_run(result: Result, paper: dict[str, PaperResult] | None = None) -> str:
-    """What one run did: length, last-epoch accuracies, gap, peak, dips, stopping, the study."""
-    h, final = result.history, result.final
-    accs = h["test_acc"]
-    peak = max(range(len(accs)), key=accs.__getitem__)
+def describe_seeds(s: Seeds) -> str:
+    """What one model did over all its seeds: accuracies, gap, spread, stopping, the study."""
+    test, train = s.summary(test_acc), s.summary(lambda r: r.final["train_acc"])
+    gap = train.mean - test.mean
+    length = s.values(epochs)
+    trained = (f"trained for {length[0]:.0f} epochs" if length.min() == length.max() else
+               f"trained for {length.min():.0f} to {length.max():.0f} epochs")
+    n = len(s)
     text = (
-        f"{_cap(label(result))} trained for {result.epochs_trained} epochs "
-        f"({_n(result.n_params)} parameters, trained on {result.device}). In its "
-        f"last epoch it classifies {pct(final['train_acc'])} of the training images and "
-        f"{pct(final['test_acc'])} of the test images correctly: {_gap_phrase(gap(result))}. "
-        f"Test accuracy was highest at epoch {h['epoch'][peak]} ({pct(accs[peak])}) and "
-        f"{_dips_phrase(result)}."
+        f"Over {seeds_phrase(n)}, {label(s)} {trained} ({s.runs[0].n_params:,} parameters). "
+        f"In the last epoch it classifies {mean_sd(train)}% of the training images and "
+        f"{mean_sd(test)}% of the test images correctly (mean ± sd over the seeds"
+        + (f"; test accuracy from {_range(test)}" if n > 1 else "") + f"): {_gap_phrase(gap)}."
     )
-    stop = describe_stopping(result)
-    return " ".join(t for t in (text, stop, paper_line(result, paper)) if t)
+    return " ".join(t for t in (text, collapse_line(s), describe_stopping(s), paper_line(s))
+                    if t)
 
 
-def describe_stopping(result: Result) -> str:
-    """When and why early stopping ended the run (empty for runs without early stopping)."""
-    exp, h = result.experiment, result.history
+def describe_stopping(s: Seeds) -> str:
+    """When early stopping ended the seeds (empty for a model without early stopping)."""
+    exp = s.experiment
     if not exp.early_stopping:
         return ""
-    watched = "test loss" if exp.early_stopping == "test" else "validation loss"
-    if h.stopped_early:
-        text = (
-            f"The stopping rule ended the run after epoch {result.epochs_trained}: the {watched} "
-            f"last fell by at least {exp.min_delta:g} at epoch {h.best_epoch}, then "
-            f"{exp.patience} epochs went by without such a fall."
-        )
-    else:
-        text = (
-            f"The stopping rule never fired: the run used all {result.epochs_trained} epochs it "
-            "was allowed."
-        )
-    if h.best_epoch is not None and h.best_epoch != result.epochs_trained:
-        best = h.rows[h["epoch"].index(h.best_epoch)]["test_acc"]
-        last = result.final["test_acc"]
-        text += (
-            f" Test accuracy was {pct(best)} at that best epoch and {pct(last)} at the last "
-            "one, whose weights are kept, as in the study."
-        )
-    return text
+    stopped = [r for r in s if r.history.stopped_early]
+    if not stopped:
+        return (f"The stopping rule never fired: {'the seed' if len(s) == 1 else 'every seed'} "
+                f"used all {exp.epochs} epochs allowed.")
+    e = Seeds(stopped).summary(epochs) if len(stopped) < len(s) else s.summary(epochs)
+    best = [r.history.best_epoch for r in stopped if r.history.best_epoch is not None]
+    which = ("The rule ended every seed early" if len(stopped) == len(s) else
+             f"The rule ended {len(stopped)} of {len(s)} seeds early")
+    when = (f"after epoch {e.low:.0f}" if e.low == e.high else
+            f"after {e.median:g} epochs (median; {e.low:.0f} to {e.high:.0f})")
+    text = f"{which}, {when}"
+    if best:
+        text += f"; the best epoch was {sorted(best)[len(best) // 2]} (median)"
+    return text + "."
 
 
-def paper_line(result: Result, paper: dict[str, PaperResult] | None = None) -> str:
-    """The study's reported numbers for this model, set against ours when comparable."""
-    paper = PAPER if paper is None else paper
-    ref = paper.get(result.experiment.name)
+def paper_line(s: Seeds) -> str:
+    """The study's reported numbers for this model, set against our seeds' range."""
+    ref = PAPER.get(s.name)
     if ref is None:
         return "The study's table has no row for this model."
-    theirs = (
-        f"The study reports {pct(ref.train_acc)} train (a running mean over the last epoch) and "
-        f"{pct(ref.test_acc)} test accuracy after {ref.epochs} epochs"
-    )
-    if result.quick:
+    theirs = (f"The study reports {pct(ref.train_acc)} train (a running mean over the last "
+              f"epoch) and {pct(ref.test_acc)} test accuracy after {ref.epochs} epochs, from one "
+              "run")
+    if s.runs[0].quick:
         return theirs + "; a quick-mode run cannot be compared with that."
-    d = result.final["test_acc"] - ref.test_acc
-    where = "level with" if abs(d) < TIE else f"{points(d)} {'above' if d > 0 else 'below'}"
-    return (
-        f"{theirs}; our running train accuracy is {pct(result.final['train_acc_running'])} and "
-        f"our test accuracy is {where} the study's."
+    test = s.summary(test_acc)
+    if test.low <= ref.test_acc <= test.high:
+        where = "inside the range of our seeds"
+    elif ref.test_acc > test.high:
+        where = f"{points(ref.test_acc - test.high)} above our best seed"
+    else:
+        where = f"{points(test.low - ref.test_acc)} below our worst seed"
+    running = s.summary(train_acc_running)
+    return f"{theirs}: its test accuracy is {where} (our running train accuracy: " \
+           f"{mean_sd(running)}%)."
+
+
+def running_vs_exact(s: Seeds) -> str:
+    """The study's running train accuracy against the exact one measured after the epoch."""
+    running = s.summary(train_acc_running)
+    exact = s.summary(lambda r: r.final["train_acc"])
+    text = (
+        f"In the last epoch {label(s)} got {mean_sd(running)}% of its training batches right on "
+        f"average while it trained (the study's measure); measured once the epoch was over, in "
+        f"evaluation mode, it classifies {mean_sd(exact)}% of the training images correctly"
     )
+    if s.experiment.dropout:
+        text += ", the second number without dropout's noise"
+    return text + " (mean ± sd over the seeds)."
 
 
 # ---------------------------------------------------------------------------------------------
-# Two or more runs
+# Two or more models
 # ---------------------------------------------------------------------------------------------
 
-def compare_runs(a: Result, b: Result, metric: str = "test_acc") -> str:
-    """Which of two runs ends ahead on ``metric``, and how their gaps, dips and losses compare."""
-    va, vb = a.final[metric], b.final[metric]
-    what = metric.replace("_acc", " accuracy").replace("_", " ")
-    head = f"In the last epoch, {label(a)} reaches {pct(va)} {what} and {label(b)} {pct(vb)}: "
-    if abs(va - vb) < TIE:
-        head += "the two are level."
+def difference_line(a: Seeds, b: Seeds, what: str = "test accuracy") -> str:
+    """Which model is ahead on test accuracy, by how much, and whether the seeds support it."""
+    c = compare(a, b, test_acc)
+    counts = f"{len(a)} and {len(b)} seeds" if len(a) != len(b) else f"{len(a)} seeds each"
+    if c.tie:
+        head = f"Over {counts}, {label(a)} and {label(b)} are level in {what}"
     else:
-        winner = a if va > vb else b
-        head += f"**{label(winner)} is ahead by {points(va - vb)}**."
-    ga, gb = gap(a), gap(b)
-    gaps = (
-        f"The train-test gap is {100 * ga:+.1f} points for {label(a)} and {100 * gb:+.1f} for "
-        f"{label(b)}."
-    )
-    ra, rb = roughness(a), roughness(b)
-    if math.isnan(ra) or math.isnan(rb):
-        steadier = ""
+        side = "above" if c.difference > 0 else "below"
+        head = (f"Over {counts}, the {what} of {label(a)} is {points(c.difference)} {side} "
+                f"that of {label(b)}")
+    test = f" (Hodges-Lehmann difference; two-sided Mann-Whitney U, {p_value(c.p_two_sided)})"
+    if c.significant:
+        tail = ": a difference the seeds support."
+    elif smallest_p(len(a), len(b)) >= ALPHA:
+        tail = (f": with so few seeds no test can reach p < {ALPHA} (the smallest possible p is "
+                f"{smallest_p(len(a), len(b)):.2f}).")
+    elif c.tie:
+        tail = "."
     else:
-        steadier = (
-            f"From one epoch to the next, the test accuracy of {label(a)} {_falls(a)}, and that "
-            f"of {label(b)} {_falls(b)}; on average it moved {100 * ra:.1f} and {100 * rb:.1f} "
-            "points per epoch."
-        )
-    size = ""
-    if a.n_params != b.n_params:
-        big, small = (a, b) if a.n_params > b.n_params else (b, a)
-        ratio = big.n_params / small.n_params
+        tail = ": within the seed-to-seed noise, so the seeds cannot tell them apart."
+    return head + test + tail
+
+
+def compare_seeds(a: Seeds, b: Seeds) -> str:
+    """Two models side by side: accuracy difference with its test, gaps, jitter, size."""
+    parts = [difference_line(a, b)]
+    ga = a.summary(lambda r: r.final["train_acc"] - r.final["test_acc"]).mean
+    gb = b.summary(lambda r: r.final["train_acc"] - r.final["test_acc"]).mean
+    parts.append(f"The train-test gap averages {100 * ga:+.1f} points for {label(a)} and "
+                 f"{100 * gb:+.1f} for {label(b)}.")
+    ja, jb = a.summary(jitter), b.summary(jitter)
+    if not (math.isnan(ja.median) or math.isnan(jb.median)):
+        smoother = "level" if round(100 * ja.median, 2) == round(100 * jb.median, 2) else \
+            (label(a) if ja.median < jb.median else label(b))
+        parts.append(
+            f"Jitter of the test accuracy (its fluctuation around the trend, median over the "
+            f"seeds) is {100 * ja.median:.2f} points for {label(a)} and {100 * jb.median:.2f} "
+            f"for {label(b)}: " + ("the two are level." if smoother == "level" else
+                                   f"{smoother} has the smoother curve."))
+    na, nb = a.runs[0].n_params, b.runs[0].n_params
+    if na != nb:
+        big, small = (a, b) if na > nb else (b, a)
+        nbig, nsmall = max(na, nb), min(na, nb)
+        ratio = nbig / nsmall
         more = (f"{ratio:.1f} times the parameters of" if ratio >= 1.1 else
-                f"{_n(big.n_params - small.n_params)} more parameters than")
-        size = (f"{_cap(label(big))} has {more} {label(small)} ({_n(big.n_params)} against "
-                f"{_n(small.n_params)}).")
-    la, lb = a.history["train_loss"], b.history["train_loss"]
-    losses = (
-        f"Training loss went from {la[0]:.3f} after the first epoch to {la[-1]:.3f} for "
-        f"{label(a)}, and from {lb[0]:.3f} to {lb[-1]:.3f} for {label(b)}."
-    )
-    return " ".join(t for t in (head, gaps, steadier, losses, size) if t)
+                f"{nbig - nsmall:,} more parameters than")
+        parts.append(f"{_cap(label(big))} has {more} {label(small)} ({nbig:,} against "
+                     f"{nsmall:,}).")
+    return " ".join(parts)
 
 
-def loss_vs_chance(*results: Result) -> str:
+def loss_vs_chance(*models: Seeds) -> str:
     """The training loss of the first and last epochs against a uniform guess's, ln(classes)."""
     chance = math.log(len(CLASSES))
     text = [f"A network that gives every class the same probability has a loss of ln "
             f"{len(CLASSES)} = {chance:.3f}."]
-    for result in results:
-        first, last = result.history["train_loss"][0], result.history["train_loss"][-1]
-        line = (f"{_cap(label(result))} averaged {first:.3f} over its first epoch and "
-                f"{last:.3f} over its last")
-        if last > chance - 0.05:
-            text.append(line + ": it has barely moved away from guessing.")
+    for s in models:
+        first = s.summary(lambda r: r.history["train_loss"][0])
+        last = s.summary(lambda r: r.history["train_loss"][-1])
+        stuck = [r.seed for r in s if r.history["train_loss"][-1] > chance - 0.05]
+        line = (f"{_cap(label(s))} averaged {first.median:.3f} over its first epoch and "
+                f"{last.median:.3f} over its last (medians over the seeds)")
+        if stuck:
+            seeds_ = ", ".join(map(str, stuck))
+            line += (f"; seed{'s' if len(stuck) > 1 else ''} {seeds_} never moved away from "
+                     "guessing.")
         else:
-            text.append(line + f", {chance - last:.3f} below that mark.")
+            line += f", {chance - last.median:.3f} below that mark; no seed stayed at guessing."
+        text.append(line)
     return " ".join(text)
 
 
-def running_vs_exact(result: Result) -> str:
-    """The study's running train accuracy against the exact one measured after the epoch."""
-    running, exact = result.final["train_acc_running"], result.final["train_acc"]
-    text = (
-        f"In its last epoch {label(result)} got {pct(running)} of its training batches right "
-        f"on average while it trained (the study's measure); measured once the epoch was over, "
-        f"in evaluation mode, it classifies {pct(exact)} of the training images correctly"
-    )
-    if result.experiment.dropout:
-        text += ", the second number without dropout's noise"
-    return text + "."
-
-
-def rank_runs(results: Sequence[Result], metric: str = "test_acc") -> str:
-    """The runs ranked by a last-epoch metric, best first, with the spread from first to last."""
-    ranked = sorted(results, key=lambda r: -r.final[metric])
-    what = metric.replace("_acc", " accuracy").replace("_", " ")
-    items = "; ".join(f"{i}. {label(r)} ({pct(r.final[metric])})"
-                      for i, r in enumerate(ranked, 1))
-    spread = ranked[0].final[metric] - ranked[-1].final[metric]
-    return (
-        f"Ranked by {what} in the last epoch: {items}. First and last are {points(spread)} "
-        "apart."
-    )
-
-
-def summarize_table(table: pd.DataFrame) -> str:
-    """The results table in sentences: best and worst, the study's best, ranking agreement."""
-    test, paper_test, diff = OURS["test_acc"], PAPER_COLUMNS[1], DIFF_COLUMNS[1]
-    best, worst = table.index[0], table.index[-1]
-    text = (
-        f"Our best model is {LABELS.get(best, best)} ({pct(table.at[best, test])} test accuracy) "
-        f"and our weakest {LABELS.get(worst, worst)} ({pct(table.at[worst, test])}), "
-        f"{points(table.at[best, test] - table.at[worst, test])} apart."
-    )
-    reported = table.dropna(subset=[paper_test])
-    if reported.empty:
-        return text
-    theirs = reported[paper_test].idxmax()
-    place = list(table.index).index(theirs) + 1
-    text += (
-        f" The study's best, {LABELS.get(theirs, theirs)} (reported: "
-        f"{pct(reported.at[theirs, paper_test])}), is number {place} of {len(table)} here."
-    )
-    if table.attrs.get("quick"):
-        return text + " These are quick-mode runs, so the differences from the study mean little."
-    far = reported[diff].abs().idxmax()
-    text += (
-        f" The largest difference from the study's test accuracy is for "
-        f"{LABELS.get(far, far)}: {100 * reported.at[far, diff]:+.1f} points; the median "
-        f"absolute difference is {100 * reported[diff].abs().median():.1f} points."
-    )
-    if len(reported) >= 2:
-        ours = list(reported.index)
-        study = list(reported.sort_values(paper_test, ascending=False, kind="stable").index)
-        tau = kendall_tau(study, ours)
-        text += (
-            f" Over the {len(ours)} models both tables hold, Kendall's rank correlation between "
-            f"the study's order and ours is {tau:+.2f} (1 would be the same order, -1 the "
-            "reverse)."
-        )
-    return text
+def rank_models(models: Sequence[Seeds]) -> str:
+    """The models ranked by mean test accuracy, best first, with the spread over the seeds."""
+    ranked = sorted(models, key=lambda s: -s.summary(test_acc).mean)
+    items = "; ".join(f"{i}. {label(s)} ({mean_sd(s.summary(test_acc))}%)"
+                      for i, s in enumerate(ranked, 1))
+    first, last = ranked[0].summary(test_acc).mean, ranked[-1].summary(test_acc).mean
+    return (f"Ranked by test accuracy in the last epoch (mean ± sd over the seeds): {items}. "
+            f"First and last are {points(first - last)} apart.")

@@ -211,6 +211,34 @@ PAPER: dict[str, PaperResult] = {
 }
 
 
+def base_of(reading: str) -> str:
+    """The study's experiment a reading varies (``dropout_w50`` -> ``dropout``)."""
+    for name in sorted(STUDY, key=len, reverse=True):
+        if reading.startswith(name + "_"):
+            return name
+    raise KeyError(f"{reading!r} does not start with the name of a study experiment")
+
+
+def changes(experiment: Experiment, base: Experiment) -> str:
+    """What a reading changes in its base experiment, in words: "50 hidden units, lr 0.1"."""
+    parts = []
+    for field in dataclasses.fields(Experiment):
+        if field.name in ("name", "title", "notes"):
+            continue
+        new, old = getattr(experiment, field.name), getattr(base, field.name)
+        if new == old:
+            continue
+        if field.name == "hidden":
+            parts.append(f"{new} hidden units")
+        elif field.name == "stop_against":
+            parts.append(f"fall measured against the {new} epoch" if new == "previous"
+                         else f"fall measured against the {new} loss")
+        else:
+            parts.append(f"{field.name.replace('_', ' ')} {new:g}"
+                         if isinstance(new, float) else f"{field.name} {new}")
+    return ", ".join(parts) or "nothing"
+
+
 def get_experiment(name: str | Experiment) -> Experiment:
     """Look up a named experiment of the study or a reading (or pass an Experiment through)."""
     if isinstance(name, Experiment):

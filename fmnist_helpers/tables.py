@@ -1,53 +1,52 @@
-"""The comparison table: every experiment's last epoch, beside the study's reported numbers.
+"""Tables that read: short labels, percentages with one decimal, mean ± sd, nothing cut short.
 
-:func:`comparison_table` takes a list of :class:`~fmnist_helpers.runs.Result` (one or
-several seeds per experiment), averages the seeds of each experiment and sorts the rows by test
-accuracy, as the study's table is.
+Every table of the report is a :class:`Table`: a pandas DataFrame of finished strings, shown in
+full (no cell is ever truncated, in the notebook, in its text form or in the exported HTML),
+with a one-line caption. :func:`comparison_table` is the study's table with ours beside it.
 """
 
 from __future__ import annotations
 
-import math
+import html
 from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from .analysis import group_by_experiment, mean_interval
 from .runs import Result
-from .study import PAPER, PaperResult
+from .seeds import Seeds, epochs, group, mean_sd, test_acc, train_acc_running
+from .study import PAPER
 
-# Our columns, then the study's, then the differences. "running" is the study's way of
-# measuring train accuracy (mean of per-batch accuracies while the epoch trains).
-OURS = {
-    "model": "model",
-    "seeds": "seeds",
-    "train_acc_running": "train acc (running)",
-    "train_acc": "train acc (end of epoch)",
-    "test_acc": "test acc",
-    "epochs": "epochs trained",
-    "n_params": "parameters",
-}
-PAPER_COLUMNS = ("paper train acc", "paper test acc", "paper epochs")
-DIFF_COLUMNS = ("train diff (running - paper)", "test diff (ours - paper)")
-ACCURACY_COLUMNS = (
-    OURS["train_acc_running"], OURS["train_acc"], OURS["test_acc"], "test acc sd",
-    *PAPER_COLUMNS[:2],
-)
+MAX_COLUMNS = 8
 
 
-def run_row(result: Result) -> dict:
-    """One run's last-epoch numbers, keyed by the short column names of :data:`OURS`."""
-    final = result.final
-    return {
-        "experiment": result.experiment.name, "model": result.experiment.title,
-        "seed": result.seed, "quick": result.quick,
-        "train_acc_running": final["train_acc_running"], "train_acc": final["train_acc"],
-        "test_acc": final["test_acc"], "epochs": result.epochs_trained,
-        "n_params": result.n_params,
-    }
+class Table:
+    """A finished table: strings in every cell, a caption, shown whole in every renderer."""
+
+    def __init__(self, frame: pd.DataFrame, caption: str = "", index: bool = False):
+        if frame.shape[1] > MAX_COLUMNS:
+            raise ValueError(f"a table of {frame.shape[1]} columns does not read; split it "
+                             f"(at most {MAX_COLUMNS}): {list(frame.columns)}")
+        self.frame, self.caption, self.index = frame, caption, index
+
+    def _repr_html_(self) -> str:
+        body = self.frame.to_html(index=self.index, border=0, escape=True,
+                                  classes="fmnist-table", na_rep="-")
+        caption = (f"<p style='font-size:90%;margin-top:0.3em'><i>{html.escape(self.caption)}"
+                   "</i></p>" if self.caption else "")
+        return f"<div style='overflow-x:auto'>{body}{caption}</div>"
+
+    def __repr__(self) -> str:
+        with pd.option_context("display.max_colwidth", None, "display.width", 10_000,
+                               "display.max_columns", None, "display.max_rows", None):
+            text = self.frame.to_string(index=self.index, na_rep="-")
+        return text + (f"\n{self.caption}" if self.caption else "")
+
+    def to_html(self) -> str:
+        return self._repr_html_()
 
 
-def _check_same_mode(results: Sequence[Result]) -> bool:
+def check_same_mode(results: Sequence[Result]) -> bool:
+    """True for quick-mode results; an error when quick and full runs are mixed."""
     modes = {r.quick for r in results}
     if len(modes) > 1:
         quick = sorted(f"{r.experiment.name} (seed {r.seed})" for r in results if r.quick)
@@ -58,60 +57,53 @@ def _check_same_mode(results: Sequence[Result]) -> bool:
     return modes == {True}
 
 
-def comparison_table(
-    results: Iterable[Result], paper: dict[str, PaperResult] | None = None
-) -> pd.DataFrame:
-    """Every experiment in one row (mean over its seeds), best test accuracy first.
+def epochs_text(s: Seeds) -> str:
+    """Epochs trained: "10" when every seed ran the same, else "median (min-max)"."""
+    e = s.values(epochs)
+    if e.min() == e.max():
+        return f"{e[0]:.0f}"
+    return f"{float(pd.Series(e).median()):g} ({e.min():.0f}-{e.max():.0f})"
 
-    Columns: the model's title, the number of seeds, train accuracy (the study's running
-    measure and the exact one after the epoch), test accuracy, epochs trained, parameters and
-    training time; with several seeds, the standard deviation of test accuracy; then the
-    study's reported numbers (``paper ...``, empty for models it does not report) and the
-    differences ours - paper. ``table.attrs["quick"]`` tells whether these are quick-mode runs.
-    """
+
+def paper_pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def comparison_rows(results: Iterable[Result]) -> list[tuple[Seeds, dict]]:
+    """Each experiment's row of the comparison table, best mean test accuracy first."""
     results = list(results)
     if not results:
         raise ValueError("no results to tabulate: pass at least one Result")
-    quick = _check_same_mode(results)
-    paper = PAPER if paper is None else paper
+    check_same_mode(results)
     rows = []
-    for name, runs in group_by_experiment(results).items():
-        per_run = [run_row(r) for r in runs]
-        row = {"experiment": name, OURS["model"]: runs[0].experiment.title,
-               OURS["seeds"]: len(runs)}
-        for key in ("train_acc_running", "train_acc", "test_acc", "epochs", "n_params"):
-            row[OURS[key]] = sum(r[key] for r in per_run) / len(per_run)
-        tests = [r["test_acc"] for r in per_run]
-        row["test acc sd"] = mean_interval(tests)[1]
-        ref = paper.get(name)
-        row[PAPER_COLUMNS[0]] = ref.train_acc if ref else math.nan
-        row[PAPER_COLUMNS[1]] = ref.test_acc if ref else math.nan
-        row[PAPER_COLUMNS[2]] = ref.epochs if ref else math.nan
-        row[DIFF_COLUMNS[0]] = row[OURS["train_acc_running"]] - row[PAPER_COLUMNS[0]]
-        row[DIFF_COLUMNS[1]] = row[OURS["test_acc"]] - row[PAPER_COLUMNS[1]]
-        rows.append(row)
-    table = pd.DataFrame(rows).set_index("experiment")
-    table = table.sort_values(OURS["test_acc"], ascending=False, kind="stable")
-    if table["test acc sd"].isna().all():
-        table = table.drop(columns="test acc sd")
-    if (table[OURS["seeds"]] == 1).all():
-        table[OURS["epochs"]] = table[OURS["epochs"]].astype(int)
-    table[OURS["n_params"]] = table[OURS["n_params"]].round().astype(int)
-    table.attrs["quick"] = quick
-    return table
+    for name, s in group(results).items():
+        paper = PAPER.get(name)
+        rows.append((s, {
+            "model": name,
+            "train % (running)": mean_sd(s.summary(train_acc_running)),
+            "test %": mean_sd(s.summary(test_acc)),
+            "epochs": epochs_text(s),
+            "parameters": f"{s.runs[0].n_params:,}",
+            "study train %": paper_pct(paper and paper.train_acc),
+            "study test %": paper_pct(paper and paper.test_acc),
+            "study epochs": "-" if paper is None else str(paper.epochs),
+        }))
+    rows.sort(key=lambda row: -row[0].summary(test_acc).mean)
+    return rows
 
 
-def format_table(table: pd.DataFrame):
-    """A pandas Styler for display: one row per model (the study's names as row labels),
-    4-decimal accuracies, signed differences, "-" where the study has no number."""
-    formats = {c: "{:.4f}" for c in ACCURACY_COLUMNS if c in table}
-    formats |= {c: "{:+.4f}" for c in DIFF_COLUMNS if c in table}
-    formats[OURS["n_params"]] = "{:,}"
-    formats[PAPER_COLUMNS[2]] = "{:.0f}"
-    if table[OURS["epochs"]].dtype.kind == "f":
-        formats[OURS["epochs"]] = "{:.1f}"
-    shown = table.reset_index(drop=True).set_index(OURS["model"])
-    shown.index.name = None
-    return (shown.style.format(formats, na_rep="-")
-            .set_uuid("comparison")  # a fixed id: a rerun leaves the saved output unchanged
-            .set_table_styles([{"selector": "th.row_heading", "props": "white-space: nowrap"}]))
+def comparison_table(results: Iterable[Result]) -> Table:
+    """The study's table with ours beside it: one row per model, best test accuracy first.
+
+    Ours are mean ± sd over the seeds (in percent), the study's its single run. Collapsed seeds
+    are left out of the mean and counted in the cell.
+    """
+    results = list(results)
+    rows = comparison_rows(results)
+    n = sorted({len(s) for s, _ in rows})
+    seeds = f"{n[0]} seeds" if len(n) == 1 else f"{n[0]}-{n[-1]} seeds"
+    quick = " Quick mode: not comparable with the study." if check_same_mode(results) else ""
+    return Table(pd.DataFrame([row for _, row in rows]),
+                 f"Ours: mean ± sd over {seeds} per model, sorted by test accuracy; the "
+                 f"study's: its single run. Train % (running) is the study's measure, the mean "
+                 f"of per-batch accuracies during the last epoch.{quick}")
