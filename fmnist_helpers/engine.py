@@ -26,6 +26,7 @@ models' initial weights.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -196,6 +197,36 @@ class Member:
     @property
     def penalised(self) -> bool:
         return bool(self.l1 or self.l2 or self.l2_first)
+
+
+class Snapshot:
+    """A member as it is at the end of one epoch: its test predictions and, on request, weights.
+
+    Handed to ``train_stack``'s ``on_snapshot`` callback. :attr:`predictions` (``uint8``, one
+    class per test image, in ``data.test``'s order, on the CPU) come from the epoch's evaluation,
+    at no extra cost. :meth:`state_dict` copies the weights out, named as in the model that
+    ``build_mlp`` (or ``Experiment.build()``) makes for the member, dropout layers included;
+    it must be called during the callback, before training goes on.
+    """
+
+    def __init__(self, epoch: int, predictions: torch.Tensor, model: nn.Sequential,
+                 names: tuple[str, ...]):
+        self.epoch, self.predictions = epoch, predictions
+        self._model, self._names = model, names
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The member's weights and buffers now, copied to the CPU, keyed by the user's names."""
+        values = self._model.state_dict().values()
+        return {name: v.detach().to("cpu", copy=True)
+                for name, v in zip(self._names, values, strict=True)}
+
+
+@functools.lru_cache(maxsize=64)
+def user_names(shape: Shape, dropout: float) -> tuple[str, ...]:
+    """The state-dict keys of ``build_mlp`` for this shape and dropout (draws no randomness)."""
+    with torch.device("meta"):
+        model = build_mlp(shape.n_linear, shape.hidden, shape.batch_norm, dropout)
+    return tuple(model.state_dict())
 
 
 @dataclass
@@ -410,11 +441,14 @@ class Stack:
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor,
-                 rows: torch.Tensor | None) -> list[dict]:
-        """Loss and accuracy of every model: on shared ``images`` or its own ``rows`` (K, n)."""
+                 rows: torch.Tensor | None, predictions: bool = False) -> list[dict]:
+        """Loss and accuracy of every model: on shared ``images`` or its own ``rows`` (K, n).
+
+        With ``predictions``, each model's predicted classes too (``uint8`` on the CPU).
+        """
         n = labels.shape[0] if rows is None else rows.shape[1]
         k = len(self)
-        loss, hits = torch.zeros(k, device=self.device), []
+        loss, hits, guesses = torch.zeros(k, device=self.device), [], []
         for begin in range(0, n, EVAL_CHUNK):
             if rows is None:
                 x = images[begin:begin + EVAL_CHUNK]
@@ -425,7 +459,10 @@ class Stack:
                 y = labels.index_select(0, chunk.flatten()).view(chunk.shape)
             logits = self.forward(x, training=False)
             loss += _cross_entropy(logits, y).sum(1)
-            hits.append(logits.argmax(2) == y)
+            guesses.append(logits.argmax(2))
+            hits.append(guesses[-1] == y)
+        if predictions:
+            guessed = torch.cat(guesses, 1).to("cpu", torch.uint8)
         hit = torch.cat(hits, 1).double()  # (K, n)
         whole = n // STUDY_EVAL_BATCH * STUDY_EVAL_BATCH  # the study's per-batch average
         per_batch = [hit[:, :whole].view(k, -1, STUDY_EVAL_BATCH).mean(2)]
@@ -433,8 +470,12 @@ class Stack:
             per_batch.append(hit[:, whole:].mean(1, keepdim=True))
         study = torch.cat(per_batch, 1).mean(1).tolist()
         correct, loss = hit.sum(1).tolist(), loss.tolist()
-        return [{"loss": loss[j] / n, "acc": int(correct[j]) / n, "acc_study": study[j]}
-                for j in range(k)]
+        out = [{"loss": loss[j] / n, "acc": int(correct[j]) / n, "acc_study": study[j]}
+               for j in range(k)]
+        if predictions:
+            for j, row in enumerate(out):
+                row["predictions"] = guessed[j]
+        return out
 
     @torch.no_grad()
     def write_back(self, steps: int) -> None:
@@ -501,23 +542,26 @@ def train_stack(
     on_batch: Callable[[int, int, int], None] | None = None,
     on_epoch: Callable[[int, History], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_snapshot: Callable[[int, History, Snapshot], None] | None = None,
 ) -> list[Trained]:
     """Train every member on ``data.train`` in one stack; evaluate each epoch on ``data.test``.
 
     All members must train on the same number of rows (their batches line up). Callbacks:
     ``on_batch(step, steps_per_epoch, models_training)`` after each batch; ``on_epoch(j,
     history)`` after member ``j`` finishes an epoch; ``should_stop()`` between batches ends the
-    whole run (histories marked ``interrupted``, the weights kept as they are).
+    whole run (histories marked ``interrupted``, the weights kept as they are);
+    ``on_snapshot(j, history, snapshot)`` just before ``on_epoch``, with member ``j``'s test
+    predictions and weights at that epoch (a :class:`Snapshot`); asking for it changes no number.
     """
     if not members:
         raise ValueError("train_stack needs at least one member")
     device = pick_device(device)
     with torch.no_grad(), _one_thread(device):
-        return _train(shape, members, data, device, on_batch, on_epoch, should_stop)
+        return _train(shape, members, data, device, on_batch, on_epoch, should_stop, on_snapshot)
 
 
 def _train(shape: Shape, members: list[Member], data: FashionMNIST, device: torch.device,
-           on_batch, on_epoch, should_stop) -> list[Trained]:
+           on_batch, on_epoch, should_stop, on_snapshot) -> list[Trained]:
     """:func:`train_stack`'s loop."""
     sizes = {len(data.train) if m.train_rows is None else len(m.train_rows) for m in members}
     if len(sizes) != 1:
@@ -563,7 +607,7 @@ def _train(shape: Shape, members: list[Member], data: FashionMNIST, device: torc
         stack.write_back(epoch * steps)
         trains = stack.evaluate(images, labels, None if shared else
                                 torch.stack([rows[j] for j in live]))
-        tests = stack.evaluate(test_images, test_labels, None)
+        tests = stack.evaluate(test_images, test_labels, None, on_snapshot is not None)
         vals = None
         if all(val_rows[j] is not None for j in live):
             vals = stack.evaluate(images, labels, torch.stack([val_rows[j] for j in live]))
@@ -587,6 +631,10 @@ def _train(shape: Shape, members: list[Member], data: FashionMNIST, device: torc
                 rule = member.early_stopping
                 history.stopped_early = rule.step(row[rule.monitor], epoch)
                 history.best_epoch = rule.best_epoch
+            if on_snapshot is not None:
+                names = user_names(shape, member.dropout)
+                on_snapshot(j, history, Snapshot(epoch, tests[pos]["predictions"], models[j],
+                                                 names))
             if on_epoch is not None:
                 on_epoch(j, history)
             if not history.stopped_early and epoch < member.epochs:

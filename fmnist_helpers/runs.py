@@ -17,27 +17,93 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from torch import nn
 
 from .data import N_CLASSES, FashionMNIST, load_fashion_mnist, stratified_indices
-from .engine import EarlyStopping, History, Member, Shape, Trained, train_stack
+from .engine import EarlyStopping, History, Member, Shape, Snapshot, Trained, train_stack
 from .settings import Settings, settings
 from .study import STUDY, Experiment, get_experiment
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 CACHE_VERSION = 2  # bump when a change to the code changes the numbers
+ARTIFACTS_VERSION = 1  # bump when the layout of the .npz beside each entry changes
 VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
 MAX_STACK = 96  # models per stack: evaluation holds MAX_STACK x 1,000 images (300 MB) at once
 SPLIT_FROM = 10  # with worker processes, groups of this many models or more are shared out
 
 
+class Artifacts:
+    """A run's test predictions and weights at its last epoch: in memory, or in a ``.npz`` file.
+
+    The file sits beside the run's JSON entry, same name, ``.npz``: plain numpy arrays, read
+    without pickle; uncompressed, so reading one is a copy (about 1 ms for a whole run), and
+    only on first use, so loading ~250 entries reads none of them. Inside: ``format``
+    (:data:`ARTIFACTS_VERSION`), ``epoch`` (the epoch they are from; 0 for a run that diverged
+    before finishing one, which then has neither), ``predictions`` (``uint8``, one class per
+    test image, in ``data.test``'s order: 10 KB) and ``state.<name>`` per entry of the state
+    dict of ``Experiment.build()`` (float32: 32 KB for the shallow network, 170 KB for the wide).
+    The JSON entry, written after the file, records the format too: an entry without it (an
+    older one) or with another is incomplete, and the run is trained again.
+    """
+
+    def __init__(self, epoch: int, predictions: torch.Tensor | None = None,
+                 state: dict[str, torch.Tensor] | None = None, path: Path | None = None):
+        self.epoch, self.path = epoch, path
+        self._loaded = None if path is not None and predictions is None else (predictions, state)
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Artifacts:
+        """What a run keeps of a member's epoch-end :class:`~fmnist_helpers.engine.Snapshot`."""
+        return cls(snapshot.epoch, snapshot.predictions, snapshot.state_dict())
+
+    def save(self, path: Path) -> None:
+        """Write the arrays to ``path`` atomically (see :func:`write_atomic`); remember it."""
+        predictions, state = self.load()
+        arrays = {"format": np.array(ARTIFACTS_VERSION), "epoch": np.array(self.epoch)}
+        if predictions is not None:
+            arrays["predictions"] = predictions.numpy().astype(np.uint8)
+            arrays |= {f"state.{k}": v.numpy() for k, v in state.items()}
+        with _atomic(path, "wb") as f:
+            np.savez(f, **arrays)
+        self.path = path
+
+    def load(self) -> tuple[torch.Tensor | None, dict[str, torch.Tensor] | None]:
+        """The predictions and the state dict, read from the file the first time."""
+        if self._loaded is None:
+            with np.load(self.path, allow_pickle=False) as z:
+                if int(z["format"]) != ARTIFACTS_VERSION:
+                    raise ValueError(f"{self.path} holds format {int(z['format'])}, this code "
+                                     f"reads format {ARTIFACTS_VERSION}; delete it to retrain")
+                if "predictions" not in z.files:
+                    self._loaded = (None, None)
+                else:
+                    self._loaded = (torch.from_numpy(z["predictions"]),
+                                    {k[len("state."):]: torch.from_numpy(z[k])
+                                     for k in z.files if k.startswith("state.")})
+        return self._loaded
+
+    def __getstate__(self) -> dict:
+        """Crossing processes, a stored run sends only its file's path."""
+        state = self.__dict__.copy()
+        if self.path is not None:
+            state["_loaded"] = None
+        return state
+
+
 @dataclass
 class Result:
-    """A finished run: what was trained, how it went, on what data and with what software."""
+    """A finished run: what was trained, how it went, on what data and with what software.
+
+    Its test predictions and final weights (:attr:`predictions`, :meth:`state_dict`,
+    :meth:`model`) are those of its own last epoch, read from the cache on first use.
+    """
 
     experiment: Experiment
     seed: int
@@ -47,6 +113,7 @@ class Result:
     device: str
     source: str = ""
     versions: dict = field(default_factory=dict)
+    artifacts: Artifacts | None = field(default=None, compare=False, repr=False)
 
     @property
     def final(self) -> dict:
@@ -56,17 +123,60 @@ class Result:
     def epochs_trained(self) -> int:
         return len(self.history)
 
+    @property
+    def complete(self) -> bool:
+        """Whether the predictions and weights are here (an older cache entry lacks them)."""
+        a = self.artifacts
+        return a is not None and (a.path is None or a.path.is_file())
+
+    def _stored(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        name = f"{self.experiment.name} seed {self.seed}"
+        if self.artifacts is None:
+            raise ValueError(f"run {name} has no stored predictions or weights (an entry made "
+                             "before they were kept); train it again with run_experiment")
+        predictions, state = self.artifacts.load()
+        if predictions is None:
+            raise ValueError(f"run {name} has no predictions or weights: "
+                             f"{self.history.diverged or 'it finished no epoch'}")
+        return predictions, state
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        """Predicted class (int64) of each test image, in the order of ``data.test``."""
+        return self._stored()[0].long()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The final weights, a copy, keyed as ``experiment.build()``'s state dict."""
+        return {k: v.clone() for k, v in self._stored()[1].items()}
+
+    def model(self) -> nn.Module:
+        """``experiment.build()`` holding the final weights, in eval mode (no randomness drawn)."""
+        state = self.state_dict()
+        with torch.random.fork_rng(devices=[]):
+            model = self.experiment.build()
+        model.load_state_dict(state)
+        return model.eval()
+
     def to_dict(self) -> dict:
-        return {"experiment": dataclasses.asdict(self.experiment), "seed": self.seed,
-                "quick": self.quick, "history": self.history.to_dict(),
-                "n_params": self.n_params, "device": self.device, "source": self.source,
-                "versions": self.versions}
+        out = {"experiment": dataclasses.asdict(self.experiment), "seed": self.seed,
+               "quick": self.quick, "history": self.history.to_dict(),
+               "n_params": self.n_params, "device": self.device, "source": self.source,
+               "versions": self.versions}
+        if self.artifacts is not None:
+            out["artifacts"] = {"format": ARTIFACTS_VERSION, "epoch": self.artifacts.epoch}
+        return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> Result:
+    def from_dict(cls, d: dict, artifacts_path: Path | None = None) -> Result:
+        """The result of :meth:`to_dict`; its artifacts in ``artifacts_path`` when it has any
+        of the current format."""
+        stored = d.get("artifacts")
+        artifacts = None
+        if artifacts_path is not None and stored and stored["format"] == ARTIFACTS_VERSION:
+            artifacts = Artifacts(stored["epoch"], path=artifacts_path)
         return cls(Experiment(**d["experiment"]), d["seed"], d["quick"],
                    History.from_dict(d["history"]), d["n_params"], d["device"], d["source"],
-                   d["versions"])
+                   d["versions"], artifacts)
 
 
 @functools.lru_cache(maxsize=2)
@@ -149,12 +259,24 @@ def write_atomic(path: Path, payload: dict) -> None:
     entry is always whole; the temporary name carries the writer's process id (see
     :func:`clean_leftovers`).
     """
+    with _atomic(path, "w") as f:
+        json.dump(payload, f)
+
+
+@contextmanager
+def _atomic(path: Path, mode: str) -> Iterator:
+    """A temporary file beside ``path``, renamed into place once written (``mode`` "w"/"wb")."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False,
+    with tempfile.NamedTemporaryFile(mode, dir=path.parent, delete=False,
                                      prefix=f"{path.stem}.pid{os.getpid()}.",
                                      suffix=".part") as f:
-        json.dump(payload, f)
+        yield f
     os.replace(f.name, path)
+
+
+def artifacts_path(entry: Path) -> Path:
+    """Where the predictions and weights of the run cached at ``entry`` (a .json) are kept."""
+    return entry.with_suffix(".npz")
 
 
 def clean_leftovers(folder: Path) -> int:
@@ -179,14 +301,19 @@ def _alive(pid: int) -> bool:
 
 
 def load_cached(path: Path) -> Result | None:
-    """The cached result at ``path``; None when absent or unreadable (which is then deleted)."""
+    """The cached result at ``path``; None when absent, unreadable (then deleted) or incomplete.
+
+    Incomplete: an older entry, without the predictions and weights of the current format
+    (:class:`Artifacts`); it stays until its run, trained again, replaces it.
+    """
     if not path.is_file():
         return None
     try:
-        return Result.from_dict(json.loads(path.read_text()))
+        result = Result.from_dict(json.loads(path.read_text()), artifacts_path(path))
     except (ValueError, KeyError, TypeError):
         path.unlink(missing_ok=True)  # unreadable or an older format: it will be trained again
         return None
+    return result if result.complete else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,23 +499,26 @@ def _train_one_stack(stack: list[Trajectory], config: Settings, cache: bool,
     """Train one stack; cache each run as soon as it ends (so an interruption keeps it)."""
     data = get_data(config.quick)
     out: dict[Path, Result] = {}
+    latest: dict[int, Artifacts] = {}  # each member's predictions and weights, last epoch
 
-    def save(trajectory: Trajectory, k: int, history: History) -> None:
+    def save(trajectory: Trajectory, k: int, history: History, artifacts: Artifacts) -> None:
         experiment = trajectory.runs[k]
         path = cache_path(experiment, trajectory.seed, config.quick, config.device.type)
         out[path] = result = Result(experiment, trajectory.seed, config.quick,
                                     trajectory.history_of(k, history),
                                     shape_of(experiment).n_params(), config.device.type,
-                                    data.source, versions())
-        if cache:
+                                    data.source, versions(), artifacts)
+        if cache:  # the arrays first: a JSON entry naming them means they are whole
+            artifacts.save(artifacts_path(path))
             write_atomic(path, result.to_dict())
         progress.run_done()
 
-    def epoch_done(j: int, history: History) -> None:
+    def epoch_done(j: int, history: History, snapshot: Snapshot) -> None:
         trajectory = stack[j]
+        latest[j] = Artifacts.of(snapshot)  # this epoch's, for the runs that end here
         for k, end in enumerate(trajectory.ends):
             if end is not None and end[0] == len(history):  # the runs that end here
-                save(trajectory, k, history)
+                save(trajectory, k, history, latest[j])
         if all(end is not None for end in trajectory.ends):
             progress.advance(trajectory.epochs - len(history))
 
@@ -399,11 +529,11 @@ def _train_one_stack(stack: list[Trajectory], config: Settings, cache: bool,
         member.early_stopping = trajectory
         members.append(member)
     trained = train_stack(shape_of(stack[0].runs[0]), members, data, device=config.device,
-                          on_batch=progress.batch, on_epoch=epoch_done)
-    for trajectory, t in zip(stack, trained, strict=True):  # diverged: no last epoch
-        for k, end in enumerate(trajectory.ends):
+                          on_batch=progress.batch, on_snapshot=epoch_done)
+    for j, (trajectory, t) in enumerate(zip(stack, trained, strict=True)):  # diverged runs:
+        for k, end in enumerate(trajectory.ends):  # their last finished epoch, if any
             if end is None:
-                save(trajectory, k, t.history)
+                save(trajectory, k, t.history, latest.get(j, Artifacts(0)))
         if t.history.diverged:
             progress.advance(trajectory.epochs - len(t.history))
     return out
