@@ -210,3 +210,27 @@ def test_early_stopping_against_best_or_previous():
     assert stop_epoch(against="previous") == (8, 5)
     with pytest.raises(ValueError, match="against"):
         EarlyStopping(against="last")
+
+
+def test_snapshots_hold_each_epochs_predictions_and_weights_and_change_no_number(quick_data):
+    """``on_snapshot``: the test predictions and weights at each epoch's end, named as the
+    user's model (dropout layers counted), the numbers bit for bit those without it."""
+    shape, member = Shape(3, 10, True), Member(1, epochs=3, dropout=0.2)
+    plain = _alone(shape, _fresh(member), quick_data)
+    seen = []
+    (t,) = train_stack(shape, [_fresh(member)], quick_data,
+                       on_snapshot=lambda j, h, s: seen.append((j, len(h), s.epoch,
+                                                                s.predictions, s.state_dict())))
+    assert t.history.rows == plain.history.rows
+    assert [(j, n, e) for j, n, e, *_ in seen] == [(0, 1, 1), (0, 2, 2), (0, 3, 3)]
+    predictions, state = seen[-1][3], seen[-1][4]
+    assert predictions.dtype == torch.uint8 and predictions.shape == (500,)
+    hits = (predictions.long() == quick_data.test.labels).sum()
+    assert int(hits) / 500 == t.history.last["test_acc"]
+    assert list(state) == list(t.model.state_dict())  # "3.weight" is batch norm's, not dropout's
+    for a, b in zip(state.values(), t.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(seen[0][4]["1.weight"], state["1.weight"])  # copies, not views
+    with torch.no_grad():
+        again = t.model(quick_data.test.images).argmax(1)
+    assert (again == predictions.long()).float().mean() >= 0.99  # float rounding aside

@@ -132,6 +132,9 @@ def test_worker_processes_give_the_same_numbers(monkeypatch, tmp_path):
     there = study_results(names, seeds=[0, 1], quick=True)
     assert [r.history.rows for r in there] == [r.history.rows for r in here]
     assert len(list(ex.results_dir(True).glob("*.json"))) == 6
+    for a, b in zip(here, there, strict=True):  # the workers send paths; read here, equal
+        assert b.artifacts.path is not None and b.artifacts._loaded is None
+        assert torch.equal(a.predictions, b.predictions)
 
 
 def test_runs_that_differ_only_in_when_they_stop_share_one_training(monkeypatch, tmp_path):
@@ -149,7 +152,15 @@ def test_runs_that_differ_only_in_when_they_stop_share_one_training(monkeypatch,
         assert alone.history.rows == result.history.rows, name
         assert alone.history.stopped_early == result.history.stopped_early, name
         assert alone.history.best_epoch == result.history.best_epoch, name
+        # the predictions and weights of the run's own last epoch, not the trajectory's
+        assert result.artifacts.epoch == len(result.history) == alone.artifacts.epoch, name
+        assert torch.equal(alone.predictions, result.predictions), name
+        for a, b in zip(alone.state_dict().values(), result.state_dict().values(), strict=True):
+            assert torch.equal(a, b), name
     assert len(together[0].history) == QUICK_EPOCHS
+    if len(together[1].history) > QUICK_EPOCHS:  # the trajectory went on past the cut
+        assert not torch.equal(together[0].state_dict()["1.weight"],
+                               together[1].state_dict()["1.weight"])
 
 
 def test_two_processes_training_the_same_run_leave_one_whole_entry(tmp_path):
@@ -174,3 +185,56 @@ def test_two_processes_training_the_same_run_leave_one_whole_entry(tmp_path):
     files = list(folder.glob("*.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["seed"] == 3
     assert not list(folder.glob("*.part"))
+
+
+def test_a_run_keeps_its_last_epochs_predictions_and_weights(quick_data):
+    """Stored beside the entry, read on first use: accuracy and model agree with the history."""
+    trained = run_experiment("dropout", 0, quick=True)
+    loaded = run_experiment("dropout", 0, quick=True)
+    assert loaded.artifacts._loaded is None  # nothing read yet
+    assert torch.equal(loaded.predictions, trained.predictions)
+    assert loaded.predictions.dtype == torch.int64 and loaded.predictions.shape == (500,)
+    hits = (loaded.predictions == quick_data.test.labels).sum()
+    assert int(hits) / 500 == loaded.final["test_acc"]
+    model = loaded.model()
+    assert not model.training and isinstance(model[3], torch.nn.Dropout)
+    with torch.no_grad():
+        guessed = model(quick_data.test.images).argmax(1)
+    assert (guessed == loaded.predictions).float().mean() >= 0.99  # float rounding aside
+    assert ex.artifacts_path(next(ex.results_dir(True).glob("dropout-*.json"))).stat().st_size \
+        < 60_000
+
+
+@pytest.mark.parametrize("old", ["no artifacts", "other format", "npz missing"])
+def test_an_entry_without_predictions_and_weights_is_trained_again(old, monkeypatch):
+    """An entry from before they were kept (or of another format) is never taken as complete."""
+    first = run_experiment("shallow", 4, quick=True)
+    path = next(ex.results_dir(True).glob("shallow-seed4-*.json"))
+    entry = json.loads(path.read_text())
+    if old == "no artifacts":
+        del entry["artifacts"]
+        ex.artifacts_path(path).unlink()
+    elif old == "other format":
+        entry["artifacts"]["format"] = ex.ARTIFACTS_VERSION + 1
+    else:
+        ex.artifacts_path(path).unlink()
+    path.write_text(json.dumps(entry))
+    assert ex.load_cached(path) is None and path.exists()  # incomplete, kept until replaced
+    assert ex.cached_results(["shallow"], seeds=[4], quick=True) == []
+    calls = []
+    real = ex.train_stack
+    monkeypatch.setattr(ex, "train_stack", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = run_experiment("shallow", 4, quick=True)
+    assert calls == [1] and again.history.rows == first.history.rows
+    assert torch.equal(again.predictions, first.predictions)
+    assert ex.load_cached(path).complete  # completed on disk
+
+
+def test_a_run_that_diverged_before_an_epoch_is_complete_without_predictions(monkeypatch):
+    wild = Experiment("wild", "Diverging network", lr=1e3, l2=1e3)
+    result = run_experiment(wild, 0, quick=True)
+    assert result.history.diverged and result.artifacts.epoch == 0
+    with pytest.raises(ValueError, match="no predictions or weights: the training loss"):
+        _ = result.predictions
+    monkeypatch.setattr(ex, "train_stack", lambda *a, **k: pytest.fail("should be cached"))
+    assert run_experiment(wild, 0, quick=True).history.diverged
