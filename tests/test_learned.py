@@ -1,0 +1,164 @@
+"""What the networks learned: counting by hand on tiny cases, and the real quick-mode runs."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from fmnist_helpers import learned
+from fmnist_helpers.data import CLASSES
+from fmnist_helpers.models import build_mlp
+from fmnist_helpers.runs import study_results, train_runs
+from fmnist_helpers.settings import settings
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Two seeds of the shallow network and one of the wide one, quick mode, not cached."""
+    return train_runs([("shallow", 0), ("shallow", 1), ("wide", 0)],
+                      settings(quick=True, progress=False), cache=False)
+
+
+def test_confusion_matrix_and_per_class_accuracy_by_hand():
+    labels = torch.tensor([0, 0, 1, 1, 2])
+    predictions = np.array([0, 1, 1, 1, 0])
+    assert learned.confusion_matrix(labels, predictions, 3).tolist() == [
+        [1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    assert learned.per_class_accuracy(labels, predictions, 3).tolist() == [0.5, 1.0, 0.0]
+    empty = learned.per_class_accuracy(labels, predictions, 4)  # class 3 has no image
+    assert empty[:3].tolist() == [0.5, 1.0, 0.0] and math.isnan(empty[3])
+    with pytest.raises(ValueError, match="classes 0 to 2, got 3"):
+        learned.confusion_matrix(labels, [0, 1, 1, 3, 0], 3)
+    with pytest.raises(ValueError, match="differ in length: 5 and 4"):
+        learned.confusion_matrix(labels, [0, 1, 1, 1], 3)
+    with pytest.raises(ValueError, match="1-D"):
+        learned.confusion_matrix(labels.view(5, 1), predictions, 3)
+
+
+def test_dead_units_on_a_hand_built_network():
+    """Units that are zero after the ReLU for every image, per hidden layer, across chunks."""
+    model = build_mlp(3, 4)
+    with torch.no_grad():
+        first, second = model[1], model[3]
+        first.weight.zero_()
+        first.bias.copy_(torch.tensor([0.0, -0.1, 0.0, 1.0]))  # unit 3 always on
+        first.weight[0, 0] = 1.0  # unit 0: on only for an image whose first pixel is lit
+        first.weight[1] = -1.0  # unit 1: never on (pixels >= 0, bias < 0)
+        # unit 2: exactly zero everywhere
+        second.weight.zero_()
+        second.bias.copy_(torch.tensor([-1.0, 1.0, 0.0, 2.0]))  # two dead, two alive
+    images = torch.zeros(2_500, 28, 28)
+    assert learned.count_dead(model, images) == [3, 2]
+    images[1_700, 0, 0] = 0.5  # lit in the second chunk of 1,000 only
+    assert learned.count_dead(model, images) == [2, 2]
+    assert model.training  # the model's mode is left as it was
+
+
+def test_mistakes_most_confident_first_and_what_a_second_model_makes_of_them(runs, quick_data):
+    shallow, _, wide = runs
+    every = learned.mistakes(shallow, quick_data, top=10_000)
+    wrong = int((shallow.predictions != quick_data.test.labels).sum())
+    assert len(every) == wrong > 16
+    assert every["confidence"].is_monotonic_decreasing
+    assert (every["true"] != every["predicted"]).all()
+    assert every["confidence"].between(0.1, 1).all()  # argmax of 10 classes: at least 1/10
+    labels = quick_data.test.labels[torch.tensor(every["image"].to_numpy())]
+    assert [CLASSES[c] for c in labels] == every["true"].tolist()
+    top = learned.mistakes(shallow, quick_data, against=wide)
+    assert top.drop(columns=["other predicted", "other right"]).equals(every.iloc[:16])
+    rows = torch.tensor(top["image"].to_numpy())
+    assert top["other right"].tolist() == (wide.predictions[rows] ==
+                                           quick_data.test.labels[rows]).tolist()
+    with pytest.raises(ValueError, match="top must be"):
+        learned.mistakes(shallow, quick_data, top=0)
+
+
+def test_per_class_table_over_seeds_on_real_quick_runs():
+    results = study_results(["shallow"], seeds=[0, 1], quick=True)
+    mean = learned.per_class_table(results)
+    assert mean.shape == (1, 10) and list(mean.columns) == list(CLASSES)
+    assert mean.index.tolist() == ["shallow"]
+    # balanced classes (50 test images each): the mean over classes is the test accuracy
+    overall = np.mean([r.final["test_acc"] for r in results])
+    assert mean.loc["shallow"].mean() == pytest.approx(overall)
+    low, high = (learned.per_class_table(results, s) for s in ("min", "max"))
+    assert (low <= mean).all(axis=None) and (mean <= high).all(axis=None)
+    sd = learned.per_class_table(results, "sd")
+    assert sd.loc["shallow"].tolist() == pytest.approx(
+        [abs(a - b) / math.sqrt(2) for a, b in zip(low.loc["shallow"], high.loc["shallow"],
+                                                   strict=True)])
+    with pytest.raises(ValueError, match="statistic must be one of mean, sd, min, max"):
+        learned.per_class_table(results, "median")
+
+
+def test_confusions_hardest_classes_and_where_models_differ(runs):
+    by_model = {"shallow": runs[:2], "wide": runs[2:]}
+    pairs = learned.most_confused_pairs(by_model, top=5)
+    assert len(pairs) >= 5 and pairs["images"].is_monotonic_decreasing
+    mean = (learned.confusion_of(runs[:2]) + learned.confusion_of(runs[2:])) / 2
+    first = pairs.iloc[0]
+    true, predicted = CLASSES.index(first["true"]), CLASSES.index(first["predicted"])
+    assert first["images"] == pytest.approx(mean[true, predicted])
+    assert first["images"] == mean[~np.eye(10, dtype=bool)].max()
+    assert first["share"] == pytest.approx(first["images"] / 50)
+    assert first["fewest"] <= first["images"] <= first["most"]
+    table = learned.per_class_table(runs)
+    hardest = learned.hardest_classes(runs, top=2)
+    assert hardest.index[0] == table.mean(axis=0).idxmin() and len(hardest) >= 2
+    differ = learned.classes_where_models_differ(runs, top=1)
+    spread = (table.max(axis=0) - table.min(axis=0))
+    assert differ.index[0] == spread.idxmax()
+    assert differ.iloc[0]["spread"] == pytest.approx(spread.max())
+    with pytest.raises(ValueError, match="one model"):
+        learned.confusion_of(runs)
+
+
+def test_ties_are_grouped_and_long_lists_counted():
+    values = pd.Series([0.5, 0.5, 0.5, 0.7, 0.9], index=list("ABCDE"))
+    assert learned._top(values, 1).index.tolist() == ["A", "B", "C"]  # the tie joins
+    assert learned._ranked(values.iloc[:4], 3) == [
+        "*A*, *B* and *C* (all 50.0% of their test images)", "*D* (70.0%)"]
+    assert learned._ranked(values.iloc[:3], 2) == [
+        "*A*, *B* and 1 other class (all 50.0% of their test images)"]
+
+
+def test_describe_classes_names_what_it_computed(runs):
+    one = learned.describe_classes(runs[:1])
+    assert one.startswith("For the shallow network (seed 0), the classes")
+    hardest = learned.hardest_classes(runs[:1], top=1).index[0]
+    assert f"least often are *{hardest}*" in one
+    several = learned.describe_classes(runs)
+    assert several.startswith("Over the 2 models") and "The models differ most on" in several
+    pair = learned.most_confused_pairs(runs, top=1).iloc[0]
+    assert f"*{pair['true']}* taken for *{pair['predicted']}*" in several
+
+
+def test_first_layer_dead_units_and_figures(runs, quick_data):
+    shallow, _, wide = runs
+    images = learned.first_layer_images(wide)
+    assert images.shape == (50, 28, 28)
+    assert torch.equal(images.flatten(1), wide.state_dict()["1.weight"])
+    dead = learned.dead_units(shallow, quick_data)
+    assert len(dead) == 2 and all(0 <= n <= 10 for n in dead)
+    table = learned.dead_units_table(runs)
+    assert table.columns.tolist() == ["model", "seed", "layer 1", "layer 2", "dead of all",
+                                      "test acc"]
+    figures = [learned.plot_per_class_heatmap(learned.per_class_table(runs)),
+               learned.plot_confusion(learned.confusion_of(runs[:2]), "Shallow network"),
+               learned.plot_mistakes(shallow, quick_data, top=8, against=wide),
+               learned.plot_first_layer(wide, quick_data)]
+    for fig in figures:
+        assert isinstance(fig, Figure)
+        assert any(t.get_position()[1] == 0.0 and t.get_text() for t in fig.texts)  # caption
+    image = figures[3].axes[10].images[0]  # the first unit: centred, diverging colours
+    assert image.get_cmap().name == "RdBu_r" and image.norm.vmin == -image.norm.vmax
+    with pytest.raises(ValueError, match="quick=True"):
+        learned.dead_units(shallow, type(quick_data)(quick_data.train, quick_data.test.take(
+            torch.arange(10)), quick_data.source))
+    import matplotlib.pyplot as plt
+
+    for fig in figures:
+        plt.close(fig)
