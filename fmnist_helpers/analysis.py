@@ -7,6 +7,7 @@ unpenalised network at their own learning rate, smoothness as jitter around the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -97,6 +98,11 @@ def check_claims(results: Iterable[Result]) -> Table:
             continue
         a, b = groups[claim.a], groups[claim.b]
         fn, resolution, scale = MEASURES[claim.measure]
+        if any(map(math.isnan, [*a.values(fn), *b.values(fn)])):
+            rows.append({"claim": claim.text, "against": claim.b, "measure": claim.measure,
+                         "medians": "-", "difference": "-", "test": "-",
+                         "verdict": "not measurable: jitter needs 3 epochs or more"})
+            continue
         c = compare(a, b, fn, resolution)
         digits = 1 if claim.measure == "test accuracy" else 2
         rows.append({

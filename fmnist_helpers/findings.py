@@ -210,3 +210,13 @@ def lessons(results: Iterable[Result], readings: Iterable[Result] = ()) -> str:
     items = [lesson_width(results, readings), lesson_stopping(results, readings),
              lesson_collapse(results, readings), lesson_ranking(results)]
     return "\n".join(f"* {item}" for item in items if item)
+
+
+def load(quick: bool | None = None) -> tuple[list[Result], list[Result]]:
+    """Every seed of the study's models and controls, and of the readings, trained together."""
+    from .runs import study_results
+    from .study import CONTROLS, READINGS
+
+    everything = study_results([*STUDY, *CONTROLS, *READINGS], quick=quick)
+    readings = [r for r in everything if r.experiment.name in READINGS]
+    return [r for r in everything if r.experiment.name not in READINGS], readings

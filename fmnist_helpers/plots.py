@@ -1,4 +1,8 @@
-"""Training curves and comparison charts, readable in light and dark themes."""
+"""Training curves over the seeds, the all-sections overview and the comparison chart.
+
+Every function draws under the report's one style (:mod:`fmnist_helpers.style`) and returns
+the figure, with a one-line caption under it saying what to look at.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,36 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
 from .engine import History
+from .style import (
+    COLLAPSED_STYLE,
+    REFERENCE,
+    TEST_STYLE,
+    TRAIN_STYLE,
+    VAL_STYLE,
+    caption,
+    series,
+    styled,
+)
 
 if TYPE_CHECKING:
-    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from .data import FashionMNIST
-
-# Train and test differ in colour AND line style, so they stay apart in print and for
-# colour-blind readers. Mid-tone colours read on white and on a dark background.
-TRAIN_STYLE = {"color": "#1f77b4", "linestyle": "-", "marker": "o", "markersize": 3}
-TEST_STYLE = {"color": "#ff7f0e", "linestyle": "--", "marker": "s", "markersize": 3}
-VAL_STYLE = {"color": "#2ca02c", "linestyle": ":", "marker": "^", "markersize": 3}
+    from .runs import Result
+    from .seeds import Seeds
 
 
 def _history(run) -> History:
     return run.history if hasattr(run, "history") else run
 
 
+@styled
 def plot_history(run, title: str | None = None, axes=None):
     """Loss and accuracy per epoch, train against test, for a :class:`History` or a result.
 
@@ -64,14 +75,15 @@ def plot_history(run, title: str | None = None, axes=None):
     return fig
 
 
+@styled
 def plot_overlay(runs: dict, metric: str = "test_acc", ax=None, title: str | None = None):
-    """One line per run for one history column (e.g. ``test_acc``), on shared axes."""
+    """One line per run for one history column (e.g. ``test_acc``): the last six runs."""
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4), constrained_layout=True)
-    palette = sns.color_palette("tab20", n_colors=max(len(runs), 1))
-    for color, (label, run) in zip(palette, runs.items(), strict=False):
+    shown = list(runs.items())[-6:]  # the last six: one colour and line style each
+    for i, (label, run) in enumerate(shown):
         history = _history(run)
-        ax.plot(history["epoch"], history[metric], label=label, color=color, marker=".")
+        ax.plot(history["epoch"], history[metric], label=label, **series(i), markersize=3)
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric.replace("_", " "))
     ax.grid(alpha=0.3)
@@ -85,6 +97,7 @@ def plot_overlay(runs: dict, metric: str = "test_acc", ax=None, title: str | Non
 # The data
 # ---------------------------------------------------------------------------------------------
 
+@styled
 def plot_examples(data: FashionMNIST, per_class: int = 8, seed: int = 0) -> Figure:
     """A grid of training images: one row per class, ``per_class`` random examples in each."""
     import torch
@@ -109,6 +122,7 @@ def plot_examples(data: FashionMNIST, per_class: int = 8, seed: int = 0) -> Figu
     return fig
 
 
+@styled
 def plot_class_balance(data: FashionMNIST, ax: Axes | None = None) -> Figure:
     """Share of each class in the training and the test set, side by side."""
     import pandas as pd
@@ -135,116 +149,127 @@ def plot_class_balance(data: FashionMNIST, ax: Axes | None = None) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# Several runs
+# All seeds of a few models
 # ---------------------------------------------------------------------------------------------
 
-def _label(run) -> str:
-    return run.experiment.title if hasattr(run, "experiment") else str(run)
+def _seed_lines(ax, s: Seeds, metric: str, style: dict, label: str) -> None:
+    """Faint lines for the seeds, dotted red for a collapsed one, bold for the median."""
+    from .seeds import collapsed
+
+    for r in s:
+        h = r.history
+        line = COLLAPSED_STYLE if collapsed(r) else {"color": style["color"], "linewidth": 0.8,
+                                                     "alpha": 0.3, "linestyle": "-"}
+        ax.plot(h["epoch"], h[metric], **line)
+    epochs, median = s.curve(metric)
+    ax.plot(epochs, median, label=label, linewidth=2, **style)
 
 
-def plot_histories(runs: Iterable, sharey: bool = True) -> Figure:
-    """Each run's loss and accuracy curves in its own row; rows share their y axes.
+@styled
+def plot_seeds_curves(models: Sequence[Seeds]) -> Figure:
+    """Each model's loss and accuracy in its own row: faint per-seed lines, the bold median.
 
-    Shared axes make the rows comparable at a glance: a curve that sits higher is higher.
+    Rows share their y axes, so a curve that sits higher is higher. A seed that collapsed to
+    chance is drawn dotted in red and named in its row's title.
     """
-    runs = list(runs)
-    fig, axes = plt.subplots(len(runs), 2, figsize=(10, 3.3 * len(runs)), squeeze=False,
-                             sharex=False, sharey="col" if sharey else False,
-                             constrained_layout=True, facecolor="white")
-    for row, run in zip(axes, runs, strict=True):
-        plot_history(run, title="", axes=row)
-        row[0].set_title(f"{_label(run)}: loss", fontsize=10)
-        row[1].set_title(f"{_label(run)}: accuracy", fontsize=10)
-    return fig
+    models = list(models)
+    fig, axes = plt.subplots(len(models), 2, figsize=(10, 3.1 * len(models)), squeeze=False,
+                             sharey="col", constrained_layout=True)
+    for row, s in zip(axes, models, strict=True):
+        has_val = "val_loss" in s.runs[0].history.rows[0]
+        for ax, what, ylabel in ((row[0], "loss", "cross-entropy loss"),
+                                 (row[1], "acc", "accuracy")):
+            _seed_lines(ax, s, f"train_{what}", TRAIN_STYLE, "train (median)")
+            _seed_lines(ax, s, f"test_{what}", TEST_STYLE, "test (median)")
+            if has_val:
+                _seed_lines(ax, s, f"val_{what}", VAL_STYLE, "validation (median)")
+            gone = [str(r.seed) for r in s.collapsed]
+            note = f"; collapsed: seed {', '.join(gone)}" if gone else ""
+            ax.set_title(f"{s.experiment.title}, {len(s)} seeds{note}")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(ylabel)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(loc="best")
+    n = sorted({len(s) for s in models})
+    return caption(fig, f"Faint lines: each of the {'/'.join(map(str, n))} seeds; bold: their "
+                        "median. Train loss is averaged while the epoch trains, so it lags the "
+                        "test loss; compare rows on their shared y axes.")
 
 
-def plot_all_curves(
-    runs: Iterable, metrics: Sequence[str] = ("train_loss", "test_loss", "train_acc", "test_acc")
-) -> Figure:
-    """Every run's curves on shared axes: one panel per metric, one colour and style per run."""
-    runs = list(runs)
-    colors = sns.color_palette("tab10", n_colors=10)
-    styles = ("-", "--", ":", "-.")
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), sharex=True, sharey="row",
-                             constrained_layout=True, facecolor="white")
-    for ax, metric in zip(axes.flat, metrics, strict=True):
-        for i, run in enumerate(runs):
-            history = _history(run)
-            ax.plot(history["epoch"], history[metric], label=_label(run), color=colors[i % 10],
-                    linestyle=styles[i // 10 % len(styles)], marker=".", linewidth=1.4)
-        split, what = metric.split("_", 1)
-        ax.set_title(f"{split} {'loss' if what == 'loss' else 'accuracy'}")
+@styled
+def plot_all_curves(results: Iterable[Result], sections: dict[str, Sequence[str]] | None = None,
+                    metric: str = "test_acc") -> Figure:
+    """Small multiples: one panel per section of the study, its models' median curves.
+
+    Each panel holds at most six models, told apart by colour and line style; the first model
+    of a panel (the one the section compares against) is drawn in grey.
+    """
+    from .seeds import group
+    from .study import SECTIONS
+
+    groups = group(results)
+    sections = SECTIONS if sections is None else sections
+    panels = [(title, [groups[n] for n in names if n in groups])
+              for title, names in sections.items()]
+    panels = [(t, ms) for t, ms in panels if ms]
+    cols = 4 if len(panels) > 4 else len(panels)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    for ax, (title, models) in zip(axes.flat, panels, strict=False):
+        for i, s in enumerate(models):
+            style = REFERENCE if i == 0 else series(i - 1)
+            epochs, median = s.curve(metric)
+            ax.plot(epochs, median, label=s.name, markersize=3, linewidth=1.5, **style)
+        ax.set_title(title)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy loss" if what == "loss" else "accuracy")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        ax.label_outer()
-    handles, names = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=3, frameon=False,
-               fontsize="small")
-    return fig
+        ax.legend(loc="lower right")
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(metric.replace("_acc", " accuracy").replace("_", " "))
+    return caption(fig, "Median over the seeds per epoch, one panel per section; grey: the "
+                        "model each section compares against. Early-stopping lines end where "
+                        "the median run stopped.")
 
 
-def plot_comparison(table: pd.DataFrame, ax: Axes | None = None) -> Figure:
-    """Test accuracy per model, ours against the study's reported value, best first.
+@styled
+def plot_comparison(results: Iterable[Result], metric: str = "test_acc",
+                    ax: Axes | None = None) -> Figure:
+    """Every seed's last-epoch accuracy per model (dots), the median (bar) and the study's value.
 
-    ``table`` is :func:`fmnist_helpers.tables.comparison_table`. The axis does not start at 0,
-    so the models are drawn as points, not bars, and the differences are read off the axis.
+    Models are sorted by our median, best on top; a collapsed seed is a red cross.
     """
-    from .tables import OURS, PAPER_COLUMNS
-
-    order = table.sort_values(OURS["test_acc"])
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.45 * len(order) + 1.4), constrained_layout=True,
-                             facecolor="white")
-    y = range(len(order))
-    ours, theirs = order[OURS["test_acc"]], order[PAPER_COLUMNS[1]]
-    for yi, a, b in zip(y, ours, theirs, strict=True):
-        if b == b:  # not NaN
-            ax.plot([a, b], [yi, yi], color="grey", linewidth=1, alpha=0.6)
-    ax.scatter(ours, y, color=TEST_STYLE["color"], marker="o", s=40, zorder=3,
-               label="ours (test acc, last epoch)")
-    ax.scatter(theirs, y, facecolor="none", edgecolor=TRAIN_STYLE["color"], marker="D", s=40,
-               zorder=3, label="the study's reported test acc")
-    ax.set_yticks(list(y), list(order[OURS["model"]]))
-    ax.set_xlabel("test accuracy (last epoch)")
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
-    title = "Test accuracy per model, ours vs the study's"
-    if table.attrs.get("quick"):
-        title += "\n(quick mode: our runs are not comparable with the study's)"
-    ax.set_title(title)
-    return ax.figure
-
-
-def plot_seeds(results: Iterable, metric: str = "test_acc", ax: Axes | None = None) -> Figure:
-    """Every seed's last-epoch ``metric`` per model (dots), its mean, and the study's number.
-
-    Models are sorted by our mean, best on top; the study's reported value is an open diamond.
-    """
-    from .analysis import group_by_experiment
+    from .seeds import collapsed, group
     from .study import PAPER
 
-    groups = group_by_experiment(results)
-    means = {n: sum(r.final[metric] for r in rs) / len(rs) for n, rs in groups.items()}
-    order = sorted(groups, key=lambda n: means[n])
+    groups = group(results)
+    order = sorted(groups, key=lambda n: np.median(groups[n].values(lambda r: r.final[metric])))
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 0.45 * len(order) + 1.4), constrained_layout=True,
-                             facecolor="white")
+        _, ax = plt.subplots(figsize=(9, 0.42 * len(order) + 1.6), constrained_layout=True)
     for y, name in enumerate(order):
-        values = [r.final[metric] for r in groups[name]]
-        ax.scatter(values, [y] * len(values), color=TEST_STYLE["color"], alpha=0.6, s=25,
-                   label="our seeds" if y == 0 else None, zorder=3)
-        ax.plot([means[name]] * 2, [y - 0.3, y + 0.3], color=TEST_STYLE["color"], linewidth=2,
-                label="our mean" if y == 0 else None)
+        s = groups[name]
+        for r in s:
+            bad = collapsed(r)
+            ax.scatter([r.final[metric]], [y], s=30 if bad else 22, zorder=3,
+                       marker="x" if bad else "o",
+                       color=COLLAPSED_STYLE["color"] if bad else TEST_STYLE["color"],
+                       alpha=1 if bad else 0.6,
+                       label="collapsed seed" if bad else "our seeds")
+        median = float(np.median(s.values(lambda r: r.final[metric], kept=True)))
+        ax.plot([median] * 2, [y - 0.32, y + 0.32], color=TEST_STYLE["color"], linewidth=2.2,
+                label="our median")
         if name in PAPER:
             paper = PAPER[name].train_acc if metric.startswith("train") else PAPER[name].test_acc
-            ax.scatter([paper], [y], marker="D", facecolors="none", edgecolors="black", s=45,
-                       label="the study's value", zorder=4)
-    ax.set_yticks(range(len(order)), [groups[n][0].experiment.title for n in order])
-    ax.set_xlabel(f"{metric.replace('_', ' ')}, last epoch")
-    ax.grid(alpha=0.3, axis="x")
+            ax.scatter([paper], [y], marker="D", facecolors="none", edgecolors="black", s=42,
+                       zorder=4, label="the study's single run")
+    ax.set_yticks(range(len(order)), order)
+    ax.set_xlabel(f"{metric.replace('_acc', ' accuracy').replace('_', ' ')}, last epoch")
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    ax.legend(unique.values(), unique.keys(), frameon=False, loc="lower right")
-    return ax.figure
+    ax.legend(unique.values(), unique.keys(), loc="lower right")
+    quick = " Quick mode: not comparable with the study." if any(
+        r.quick for s in groups.values() for r in s) else ""
+    return caption(ax.figure, "Where the dots of two models overlap, one run per model (as in "
+                              f"the study) cannot rank them; diamonds: the study.{quick}")

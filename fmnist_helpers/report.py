@@ -37,12 +37,35 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import default
 
-from .static_widgets import WIDGET_STATE, StaticWidgetPreprocessor
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-__all__ = ["StaticWidgetPreprocessor", "main", "run_report", "export_html", "strip_volatile"]
+
+class WidgetFallbackPreprocessor(Preprocessor):
+    """Show every widget by its static copy: the page needs no widget manager and no network.
+
+    The playground's outputs carry their own static copy (``text/html``: settings, curves,
+    runs table); any other widget is shown by its ``text/plain`` form. The saved widget state
+    is dropped from the exported copy of the notebook.
+    """
+
+    def preprocess(self, nb, resources):
+        nb, resources = super().preprocess(nb, resources)
+        nb.metadata.pop("widgets", None)
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if data.pop(WIDGET_VIEW, None) is not None and not data:
+                data["text/plain"] = "[a widget: run the notebook to use it]"
+        return cell, resources
+
+__all__ = ["WidgetFallbackPreprocessor", "main", "run_report", "export_html", "strip_volatile"]
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -234,14 +257,14 @@ def execute(path: Path, quick: bool, timeout: int = CELL_TIMEOUT) -> NotebookNod
 
 
 def export_html(nb: NotebookNode, dest: Path, title: str = "") -> Path:
-    """Write ``nb`` as one self-contained HTML page: images embedded, widgets static."""
+    """Write ``nb`` as one self-contained HTML page: images embedded, widgets by their copies."""
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="lab", template_file="fmnist_page.html.j2",
                             extra_loaders=[DictLoader({"fmnist_page.html.j2": PAGE_TEMPLATE})],
                             embed_images=True)
-    exporter.register_preprocessor(StaticWidgetPreprocessor, enabled=True)
+    exporter.register_preprocessor(WidgetFallbackPreprocessor, enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or
                                                                         dest.stem}})
     # links between the notebooks ("Next: 02_width.ipynb") lead to the pages instead
@@ -289,38 +312,42 @@ img { max-width: 100%; background: #fff; }
 """
 
 
-def _figure_tag(fig) -> str:
+def _figure_tag(fig, alt: str) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     data = base64.b64encode(buf.getvalue()).decode()
-    alt = "test accuracy per model, ours and the study's"
-    return f'<img alt="{alt}" src="data:image/png;base64,{data}">'
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def summary_html(quick: bool) -> str:
-    """The comparison table, its summary sentences and chart, from the results cache."""
+def summary_html(quick: bool) -> tuple[str, str]:
+    """The findings (verdicts and lessons) and the comparison table with its chart, as HTML.
+
+    Computed from the results cache only; nothing is trained here.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-    from . import discuss, plots, tables
+    from . import findings, plots, tables
     from .runs import cached_results
+    from .study import CONTROLS, READINGS, STUDY
 
-    results = cached_results(quick=quick)
+    results = cached_results([*STUDY, *CONTROLS], quick=quick)
+    readings = cached_results(list(READINGS), quick=quick)
     if not results:
-        return ('<p class="muted">No finished run in the results cache yet: execute the '
-                "results notebook (08) to fill it.</p>")
-    table = tables.comparison_table(results)
-    fig = plots.plot_comparison(table)
-    chart = _figure_tag(fig)
+        empty = ('<p class="muted">No finished run in the results cache yet: execute the '
+                 "results notebook (08) to fill it.</p>")
+        return empty, ""
+    found = (markdown2html_mistune(findings.headline(results, readings))
+             + findings.verdict_table(results, readings).to_html()
+             + "<h3>What the reproduction learned</h3>"
+             + markdown2html_mistune(findings.lessons(results, readings)))
+    fig = plots.plot_comparison(results)
+    chart = _figure_tag(fig, "test accuracy of every seed per model, and the study's")
     plt.close(fig)
-    return (
-        markdown2html_mistune(discuss.summarize_table(table))
-        + tables.format_table(table).set_table_attributes('class="summary"').to_html()
-        + chart
-    )
+    return found, tables.comparison_table(results).to_html() + chart
 
 
 def write_index(out: Path, runs: list[NotebookRun], quick: bool) -> Path:
@@ -329,6 +356,7 @@ def write_index(out: Path, runs: list[NotebookRun], quick: bool) -> Path:
 
     from .discuss import mode_line
 
+    found, table = summary_html(quick)
     items = []
     for run in runs:
         name = html.escape(run.title or run.path.stem)
@@ -352,10 +380,12 @@ def write_index(out: Path, runs: list[NotebookRun], quick: bool) -> Path:
 Every number on these pages was computed from our runs; the study's numbers are labelled as
 the study's.</p>
 {markdown2html_mistune(mode_line(quick))}
+<h2>Findings</h2>
+{found}
 <h2>Sections</h2>
 <ol start="0">{"".join(items)}</ol>
 <h2>All experiments</h2>
-{summary_html(quick)}
+{table}
 <p class="muted">Written by <code>python -m fmnist_helpers.report{" --quick" * quick}</code>
 on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 </body></html>

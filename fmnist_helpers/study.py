@@ -186,6 +186,19 @@ CONTROLS: dict[str, Experiment] = {
 }
 
 
+# The study's sections and the models each one shows; the first is the one the others are read
+# against.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "1. Depth": ("shallow", "deeper"),
+    "2. Width": ("shallow", "wide"),
+    "3. Dropout": ("shallow", "dropout"),
+    "4. Early stopping": ("shallow", "early_stopping", "early_stopping_val"),
+    "5. Batch norm": ("shallow", "batch_norm", "dropout"),
+    "6. Penalties": ("shallow_lr_control", "l1", "l2", "l1_l2", "l2_first"),
+    "7. Mixed": ("wide", "mixed"),
+}
+
+
 @dataclass(frozen=True)
 class PaperResult:
     """A row of the study's results table (its numbers, not ours)."""

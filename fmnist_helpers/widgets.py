@@ -6,6 +6,11 @@ a background thread through :func:`fmnist_helpers.engine.train_stack` (the packa
 loop), so the notebook stays responsive: Stop ends a run between two batches and keeps the
 weights learned so far. Figures are drawn on bare matplotlib figures (no pyplot) and shown as
 PNG images, so they work from the training thread with the default inline backend, no ipympl.
+
+Every display of the playground also carries a static copy (:meth:`Playground.static_html`:
+the settings, the last run's curves as an image and the runs table as HTML), which renderers
+without the widget manager (GitHub, nbviewer, the exported report) show instead of the live
+controls. It is refreshed after every run.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from dataclasses import dataclass
 
 import ipywidgets as W
+import matplotlib as mpl
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -30,6 +36,7 @@ from .plots import plot_history, plot_overlay
 from .runs import get_data, resolve, train_one
 from .settings import settings
 from .study import MAX_EPOCHS, STUDY, Experiment
+from .style import RC, caption
 
 MAX_DEPTH = 10
 MAX_WIDTH = 256
@@ -104,13 +111,17 @@ def _show(value) -> str:
     return value if isinstance(value, str) else f"{value:g}"
 
 
+def _png_b64(fig: Figure) -> str:
+    buf = io.BytesIO()
+    with mpl.rc_context(RC):
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def _png(fig: Figure, text: str) -> dict:
     """A figure as a notebook ``display_data`` output (a PNG image)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    png = base64.b64encode(buf.getvalue()).decode("ascii")
     return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": png, "text/plain": text}}
+            "data": {"image/png": _png_b64(fig), "text/plain": text}}
 
 
 def _choice(options: tuple[float, ...], value: float) -> tuple[float, ...]:
@@ -139,6 +150,9 @@ class Playground:
         self._done = threading.Event()
         self._done.set()
         self._epoch, self._epoch_start = 1, 0.0
+        self._handle = None  # the display handle, to refresh the static copy after a run
+        self._curves_png: str | None = None  # the last run's curves, for the static copy
+        self._runs_html = ""
         self._make_widgets()
         self.preset.value = preset
         self._apply_preset()
@@ -234,14 +248,58 @@ class Playground:
         box.add_class("fmnist-playground")
         return box
 
+    def _bundle(self) -> dict:
+        """The live widget's view, plus the static copy for renderers without widgets."""
+        data = dict(self.widget._repr_mimebundle_())
+        data["text/html"] = self.static_html()
+        data["text/plain"] = ("Playground (live controls need a Jupyter kernel with "
+                              "ipywidgets): " + self._settings_text())
+        return data
+
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return self._bundle()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        self._handle = display(self._bundle(), raw=True, display_id=True)
+
+    def _refresh_static(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.update(self._bundle(), raw=True)
+            except Exception:  # the static copy is a courtesy: never fail a run over it
+                pass
+
+    def _settings_text(self) -> str:
+        e = STUDY[self.preset.value]
+        knobs = ", ".join(f"{FIELD_NAMES[k]} {_show(getattr(self, a).value)}" for k, a in (
+            ("n_linear", "depth"), ("hidden", "width"), ("dropout", "dropout"),
+            ("batch_norm", "batch_norm"), ("lr", "lr"), ("epochs", "epochs")))
+        return f"preset {e.name} ({knobs})"
+
+    def static_html(self) -> str:
+        """The playground as plain HTML: its settings, the last run's curves and the runs."""
+        parts = [f"<p><b>Playground</b>: {html.escape(self._settings_text())}.<br><i>A static "
+                 "copy: moving the sliders and training need a running Jupyter kernel (open "
+                 "this notebook in JupyterLab). The report's explorer page moves over a grid of "
+                 "real runs without one.</i></p>"]
+        if self._curves_png:
+            parts.append(f'<img alt="training curves of the last run" '
+                         f'src="data:image/png;base64,{self._curves_png}">')
+        if self._runs_html:
+            parts.append("<p><b>Runs so far</b></p>" + self._runs_html)
+        return '<div class="fmnist-playground-static">' + "".join(parts) + "</div>"
 
     # -- knobs -------------------------------------------------------------------------------
     def _apply_preset(self, _change=None) -> None:
         e = STUDY[self.preset.value]
-        self.batch_norm.value = e.batch_norm  # first: it moves the depth slider's minimum
+        # Batch norm moves the depth slider's minimum: switch it off before the depth is set and
+        # on after, so a preset never clamps the depth (nor warns that it did).
+        if not e.batch_norm:
+            self.batch_norm.value = False
         self.depth.value, self.width.value, self.dropout.value = e.n_linear, e.hidden, e.dropout
+        self.batch_norm.value = e.batch_norm
         for name in ("lr", "l1", "l2", "l2_first"):
             slider, value = getattr(self, name), getattr(e, name)
             values = tuple(v for _, v in slider.options)
@@ -310,6 +368,12 @@ class Playground:
         """Block until the current run ends; False if it still runs after ``timeout`` seconds."""
         return self._done.wait(timeout)
 
+    def run_now(self) -> Playground:
+        """Train one run with the current settings and wait for it (an example run in a cell)."""
+        self.start()
+        self.wait()
+        return self
+
     def _run(self, experiment: Experiment, seed: int, label: str) -> None:
         try:
             self._say(f"Run {label}: loading the data…")
@@ -355,7 +419,11 @@ class Playground:
         plot_history(history, title=f"Run {label}", axes=axes)
         for ax in axes:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs
-        self.plot_output.outputs = (_png(fig, f"training curves of run {label}"),)
+        caption(fig, "Train (blue, solid) against test (orange, dashed); the grey line, if any, "
+                     "is the epoch early stopping judged best.")
+        self._curves_png = _png_b64(fig)
+        self.plot_output.outputs = ({"output_type": "display_data", "metadata": {}, "data": {
+            "image/png": self._curves_png, "text/plain": f"training curves of run {label}"}},)
 
     def _finish(self, label, experiment, seed, history, model, data, seconds) -> None:
         if history.interrupted or not history.rows:  # score the weights as they are now
@@ -370,6 +438,7 @@ class Playground:
         self.runs.append(PlaygroundRun(label, experiment.name, experiment, seed, history, model,
                                        seconds, train_acc, test_acc, outcome))
         self._show_runs()
+        self._refresh_static()
         if history.diverged:
             self._say(f"Run {label}: {history.diverged}", "warn")
             return
@@ -383,24 +452,28 @@ class Playground:
 
     def _show_runs(self) -> None:
         frame = self.runs_frame()
-        penalties = [", ".join(f"{n} {v:g}" for n, v in zip(("L1", "L2", "L2 first"), values,
-                                                             strict=True) if v) or "none"
-                     for values in zip(frame["L1"], frame["L2"], frame["L2 first"], strict=True)]
+        settings_ = []
+        for row in frame.to_dict("records"):
+            penalties = ", ".join(f"{n} {row[n]:g}" for n in ("L1", "L2", "L2 first") if row[n])
+            settings_.append(
+                f"depth {row['depth']}, width {row['width']}, dropout {_show(row['dropout'])}, "
+                f"batch norm {_show(row['batch norm'])}, lr {_show(row['lr'])}"
+                + (f", {penalties}" if penalties else "")
+                + (f", early stopping {_show(row['early stopping'])}"
+                   if row["early stopping"] else ""))
         shown = pd.DataFrame({
-            "#": range(1, len(frame) + 1), "preset": frame["preset"], "depth": frame["depth"],
-            "width": frame["width"], "batch norm": frame["batch norm"].map(_show),
-            "dropout": frame["dropout"].map(_show), "lr": frame["lr"].map(_show),
-            "penalties": penalties, "early stopping": frame["early stopping"].map(_show),
-            "seed": frame["seed"], "params": frame["params"],
+            "#": range(1, len(frame) + 1), "settings": settings_, "seed": frame["seed"],
+            "params": frame["params"].map("{:,}".format),
             "epochs": [f"{n} of {m}" for n, m in zip(frame["epochs trained"], frame["epochs"],
                                                      strict=True)],
-            "train acc": frame["train acc"].map("{:.3f}".format),
-            "test acc": frame["test acc"].map("{:.3f}".format),
-            "seconds": frame["seconds"].map("{:.1f}".format), "outcome": frame["outcome"],
+            "train %": frame["train acc"].map(lambda x: f"{100 * x:.1f}"),
+            "test %": frame["test acc"].map(lambda x: f"{100 * x:.1f}"),
+            "outcome": frame["outcome"],
         })
         table = ("<div style='overflow-x:auto;font-size:90%'>"
                  + shown.to_html(index=False, border=0)
                  + "</div>")
+        self._runs_html = table
         outputs = [{"output_type": "display_data", "metadata": {},
                     "data": {"text/html": table, "text/plain": shown.to_string(index=False)}}]
         curves = {run.label: run.history for run in self.runs if run.history.rows}

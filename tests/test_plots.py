@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 import pytest
 
-from fmnist_helpers import plots, tables
+from fmnist_helpers import plots, seeds
 from fmnist_helpers.runs import run_experiment
 
 
@@ -28,28 +28,61 @@ def test_examples_and_class_balance(quick_data):
     assert any(t.startswith("train") for t in texts) and any(t.startswith("test") for t in texts)
 
 
-def test_histories_mark_train_test_validation_and_best_epoch():
-    runs = [run_experiment("shallow", quick=True), run_experiment("early_stopping_val", quick=True)]
-    fig = plots.plot_histories(runs)
-    loss, acc = fig.axes[2], fig.axes[3]  # the early-stopping row
+def test_history_marks_train_test_validation_and_best_epoch():
+    run = run_experiment("early_stopping_val", quick=True)
+    fig = plots.plot_history(run)
+    loss, acc = fig.axes
     assert loss.get_xlabel() == "epoch" and loss.get_ylabel() == "cross-entropy loss"
-    assert acc.get_ylabel() == "accuracy"
     texts = legend_texts(acc)
     assert {"train", "test", "validation"} <= set(texts)
-    assert f"best epoch ({runs[1].history.best_epoch})" in texts
+    assert f"best epoch ({run.history.best_epoch})" in texts
     train, test = acc.get_lines()[:2]
     assert train.get_linestyle() != test.get_linestyle()  # apart without colour too
     assert train.get_color() != test.get_color()
 
 
-def test_comparison_and_all_curves():
-    runs = [run_experiment(n, quick=True) for n in ("shallow", "wide", "l2_first")]
-    table = tables.comparison_table(runs)
-    ax = plots.plot_comparison(table).axes[0]
-    assert ax.get_xlabel() == "test accuracy (last epoch)"
-    assert "the study's reported test acc" in legend_texts(ax)
-    assert "quick mode" in ax.get_title()
-    fig = plots.plot_all_curves(runs)
-    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == len(runs)
-    assert [a.get_title() for a in fig.axes] == ["train loss", "test loss", "train accuracy",
-                                                 "test accuracy"]
+def captions(fig) -> list[str]:
+    return [t.get_text() for t in fig.texts]
+
+
+def test_seed_curves_show_every_seed_and_the_median():
+    shallow, val = seeds.load("shallow", "early_stopping_val", quick=True)
+    fig = plots.plot_seeds_curves([shallow, val])
+    acc = fig.axes[3]  # the early-stopping row, accuracy
+    assert {"train (median)", "test (median)", "validation (median)"} <= set(legend_texts(acc))
+    # per split: one faint line per seed, then the bold median
+    assert len(acc.get_lines()) == 3 * (len(val) + 1)
+    assert acc.get_title().startswith(val.experiment.title)
+    assert any("seeds" in c and "median" in c for c in captions(fig))
+
+
+def test_all_curves_are_small_multiples_with_distinct_series():
+    results = seeds.load("shallow", "deeper", "wide", quick=True)
+    fig = plots.plot_all_curves([r for s in results for r in s])
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["1. Depth", "2. Width", "3. Dropout",
+                                                  "4. Early stopping", "5. Batch norm", "7. Mixed"]
+    for ax in visible:
+        lines = ax.get_lines()
+        assert len(lines) <= 6
+        styles = {(line.get_color(), str(line.get_linestyle())) for line in lines}
+        colours = {line.get_color() for line in lines}
+        assert len(styles) == len(colours) == len(lines)  # colour and style both differ
+    assert captions(fig)
+
+
+def test_comparison_chart_marks_seeds_medians_and_the_study():
+    results = [r for s in seeds.load("shallow", "wide", "l2_first", quick=True) for r in s]
+    fig = plots.plot_comparison(results)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "test accuracy, last epoch"
+    assert {"our seeds", "our median", "the study's single run"} <= set(legend_texts(ax))
+    assert any("Quick mode" in c for c in captions(fig))
+
+
+def test_one_style_for_every_series():
+    from fmnist_helpers import style
+
+    assert len({style.series(i)["color"] for i in range(style.MAX_SERIES)}) == style.MAX_SERIES
+    with pytest.raises(ValueError, match="at most 6"):
+        style.series(6)

@@ -28,8 +28,8 @@ def seeded_cache(dest: Path, skip: tuple[str, ...] = ()) -> Path:
     (``make test`` runs the notebooks first), except those named in ``skip``: a copy is loaded
     exactly as a new training would have produced it, only faster."""
     (dest / "quick").mkdir(parents=True)
-    for path in results_dir(quick=True).glob("*.json"):
-        if not path.name.startswith(skip):
+    for path in results_dir(quick=True).glob("*"):
+        if path.is_file() and not path.name.startswith(skip):
             shutil.copy(path, dest / "quick" / path.name)
     return dest
 
@@ -78,19 +78,25 @@ def test_pages_are_self_contained(built):
         assert 'href="index.html"' in html
         assert "application/vnd.jupyter.widget-view+json" not in html
     early = next(p for p in pages(out) if p.name.startswith("04")).read_text()
-    assert 'role="progressbar"' in early  # the training's tqdm bars, from the widget state
+    assert "fmnist-playground-static" in early  # the try-it playground, by its static copy
+    assert "VBox(children" not in early
     assert 'href="05_batch_norm.html"' in early  # notebook links point at the pages
 
 
-def test_index_has_the_summary_table_and_links(built):
+def test_index_opens_with_the_findings_then_links_and_table(built):
     _, out = built
     html = (out / "index.html").read_text()
     for page in pages(out):
         assert f'href="{page.name}"' in html
-    for experiment in STUDY.values():
-        assert experiment.title in html
-    assert "paper test acc" in html and "Quick mode" in html
-    assert html.count("<tr") >= len(STUDY) + 1
+    findings, sections, table = (html.index(h) for h in ("<h2>Findings</h2>",
+                                                          "<h2>Sections</h2>",
+                                                          "<h2>All experiments</h2>"))
+    assert findings < sections < table
+    assert "rows of the study's table are reproduced" in html[findings:sections]
+    assert "What the reproduction learned" in html[findings:sections]
+    for name in STUDY:
+        assert f"<td>{name}</td>" in html[table:]
+    assert "study test %" in html and "Quick mode" in html
     assert "data:image/png;base64," in html  # the comparison chart, embedded
 
 

@@ -35,6 +35,33 @@ def test_presets_fill_every_knob():
     assert pg.early_stopping.value == "test" and pg.epochs.value == 4
 
 
+def test_presets_warn_only_when_they_really_clamp():
+    import itertools
+
+    for first, second in itertools.permutations(STUDY, 2):
+        pg = playground(first)
+        pg.preset.value = second
+        assert "depth set to 2" not in pg.status.value, (first, second)
+        assert pg.depth.value == STUDY[second].n_linear
+    pg = playground("shallow")
+    pg.depth.value = 1
+    pg.batch_norm.value = True  # a real clamp: batch norm needs a hidden layer
+    assert "depth set to 2" in pg.status.value and pg.depth.value == 2
+
+
+def test_every_display_carries_a_static_copy():
+    pg = playground("deeper", focus="depth")
+    bundle = pg._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert "preset deeper" in bundle["text/html"] and "depth 8" in bundle["text/html"]
+    assert "VBox" not in bundle["text/plain"]
+    pg.epochs.value = 1
+    assert pg.run_now() is pg and pg.error is None, pg.error
+    html = pg.static_html()
+    assert "data:image/png;base64," in html  # the run's curves, as an image
+    assert "<table" in html and "finished" in html  # the runs table, as HTML
+
+
 def test_train_through_the_widgets_draws_curves_and_fills_the_table():
     pg = playground("shallow", focus="depth")
     assert "quick subset" in pg.data_note
@@ -49,7 +76,7 @@ def test_train_through_the_widgets_draws_curves_and_fills_the_table():
     assert run.label == "1. shallow: depth 4, width 16"
     first_plot = _image(pg.plot_output)
     assert len(pg.runs_frame()) == 1
-    assert "<td>shallow</td>" in pg.table_output.outputs[0]["data"]["text/html"]
+    assert "depth 4, width 16" in pg.table_output.outputs[0]["data"]["text/html"]
     assert "finished" in pg.status.value
     assert not pg.train_button.disabled and pg.stop_button.disabled
 

@@ -1,0 +1,69 @@
+"""The committed notebooks read: no cell cut short, tables of at most 8 columns, every widget
+with a static copy for renderers without the widget manager, an example run in the playground.
+
+These scan the outputs committed in ``notebooks/`` (made by ``python -m fmnist_helpers.report
+--update-notebooks``), which is what GitHub and other viewers show.
+"""
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def outputs(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            yield index, output
+
+
+def texts(output) -> list[str]:
+    data = output.get("data", {})
+    found = [data[k] for k in ("text/html", "text/plain", "text/markdown") if k in data]
+    if output.get("output_type") == "stream":
+        found.append(output.get("text", ""))
+    return ["".join(t) if isinstance(t, list) else t for t in found]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_is_cut_short(path):
+    for index, output in outputs(path):
+        for text in texts(output):
+            if output.get("output_type") == "stream":  # progress bars may elide
+                continue
+            cut = re.search(r"\w(\.\.\.|…)(\s|<|$)", text)
+            assert not cut, f"{path.name}, cell {index}: {text[max(cut.start() - 60, 0):cut.end()]!r}"
+            assert "-0.0%" not in text and "-0.0 " not in text, f"{path.name}, cell {index}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_tables_have_at_most_eight_columns(path):
+    for index, output in outputs(path):
+        html = output.get("data", {}).get("text/html", "")
+        html = "".join(html) if isinstance(html, list) else html
+        for head in re.findall(r"<thead>(.*?)</thead>", html, flags=re.S):
+            last_row = head.split("<tr")[-1]
+            columns = len(re.findall(r"<th[ >]", last_row))
+            assert columns <= 8, f"{path.name}, cell {index}: a table of {columns} columns"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_widget_has_a_static_copy(path):
+    for index, output in outputs(path):
+        data = output.get("data", {})
+        if WIDGET_VIEW in data and "playground" in "".join(data.get("text/plain", "")).lower():
+            assert "text/html" in data, f"{path.name}, cell {index}: no static copy"
+        assert "VBox(children" not in "".join(data.get("text/plain", "")), path.name
+
+
+def test_the_playground_is_committed_with_an_example_run():
+    (path,) = [p for p in NOTEBOOKS if p.stem.startswith("09")]
+    html = "".join("".join(o["data"]["text/html"]) for _, o in outputs(path)
+                   if "text/html" in o.get("data", {}))
+    assert "fmnist-playground-static" in html
+    assert "data:image/png;base64," in html and "finished" in html and "<table" in html
