@@ -303,7 +303,8 @@ def mistakes(result: Result, data: FashionMNIST | None = None, top: int = 16,
 
 def _caption(fig: Figure, text: str) -> None:
     """The one-line caption under a figure (kept by ``bbox_inches='tight'``)."""
-    fig.text(0.5, 0.0, text, ha="center", va="top", fontsize=9, style="italic", wrap=True)
+    fig.text(0.5, 0, text, ha="center", va="top", fontsize=9, style="italic", wrap=True,
+             color="#333333")
 
 
 def _name(result: Result) -> str:
