@@ -22,6 +22,8 @@ from .data import CLASSES, IMAGE_SIZE, N_CLASSES, FashionMNIST
 from .models import linear_layers
 from .runs import Result, get_data
 from .seeds import group, pct
+from .style import caption, styled
+from .tables import Table
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -301,16 +303,11 @@ def mistakes(result: Result, data: FashionMNIST | None = None, top: int = 16,
     return frame
 
 
-def _caption(fig: Figure, text: str) -> None:
-    """The one-line caption under a figure (kept by ``bbox_inches='tight'``)."""
-    fig.text(0.5, 0, text, ha="center", va="top", fontsize=9, style="italic", wrap=True,
-             color="#333333")
-
-
 def _name(result: Result) -> str:
     return f"{result.experiment.title} (seed {result.seed})"
 
 
+@styled
 def plot_mistakes(result: Result, data: FashionMNIST | None = None, top: int = 16,
                   against: Result | None = None, columns: int = 8) -> Figure:
     """The run's most confident mistakes as images, true and predicted class under each;
@@ -333,21 +330,26 @@ def plot_mistakes(result: Result, data: FashionMNIST | None = None, top: int = 1
     what = "true class, then → the predicted class and the network's confidence in it"
     if against is not None:
         what += f"; 'other': what {against.experiment.name} (seed {against.seed}) predicts"
-    _caption(fig, f"Each image: {what}. Confident mistakes are often ambiguous garments.")
+    caption(fig, f"Each image: {what}. Confident mistakes are often ambiguous garments.")
     return fig
 
 
-def first_layer_images(result: Result) -> torch.Tensor:
-    """The first linear layer's weights as images, ``(units, 28, 28)``: unit k's input weights."""
-    weight = linear_layers(result.model())[0].weight.detach()
+def first_layer_images(run: Result | nn.Module) -> torch.Tensor:
+    """The first linear layer's weights as images, ``(units, 28, 28)``: unit k's input weights.
+
+    ``run`` is a cached run or a trained model (the playground's).
+    """
+    model = run if isinstance(run, nn.Module) else run.model()
+    weight = linear_layers(model)[0].weight.detach()
     return weight.view(-1, IMAGE_SIZE, IMAGE_SIZE).clone()
 
 
-def plot_first_layer(result: Result, data: FashionMNIST | None = None,
-                     columns: int = 10) -> Figure:
+@styled
+def plot_first_layer(result: Result | nn.Module, data: FashionMNIST | None = None,
+                     columns: int = 10, title: str | None = None) -> Figure:
     """Each first-layer unit's weights as an image (red positive, blue negative, white zero,
     one symmetric scale for all), under the mean test image of each class."""
-    data = _data_for(result, data)
+    data = data if isinstance(result, nn.Module) else _data_for(result, data)
     units = first_layer_images(result)
     limit = float(units.abs().max()) or 1.0
     unit_rows = -(-len(units) // columns)
@@ -364,9 +366,10 @@ def plot_first_layer(result: Result, data: FashionMNIST | None = None,
         shown = ax.imshow(units[k].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
         ax.set_title(f"unit {k + 1}", fontsize=7, color="black")
     fig.colorbar(shown, ax=axes[1:].ravel().tolist(), shrink=0.8, label="weight")
-    fig.suptitle(f"{_name(result)}: mean image per class (top) and the first layer's "
+    name = title or _name(result)
+    fig.suptitle(f"{name}: mean image per class (top) and the first layer's "
                  f"{len(units)} units", color="black")
-    _caption(fig, "Red pixels push a unit up, blue pull it down: compare each unit with the "
+    caption(fig, "Red pixels push a unit up, blue pull it down: compare each unit with the "
                   "class silhouettes above to see which shapes it detects.")
     return fig
 
@@ -402,22 +405,58 @@ def dead_units(result: Result, data: FashionMNIST | None = None) -> list[int]:
     return count_dead(result.model(), data.test.images)
 
 
-def dead_units_table(results: Iterable[Result]) -> pd.DataFrame:
+def dead_units_table(results: Iterable[Result]) -> Table:
     """One row per run: dead units per hidden layer, their total, and the test accuracy."""
     rows = []
     for r in results:
         dead = dead_units(r)
-        rows.append({"model": r.experiment.name, "seed": r.seed,
-                     **{f"layer {k + 1}": n for k, n in enumerate(dead)},
+        rows.append({"model": r.experiment.name, "seed": str(r.seed),
+                     "dead units, layer 1 to last": ", ".join(map(str, dead)),
                      "dead of all": f"{sum(dead)} of {r.experiment.hidden * len(dead)}",
-                     "test acc": r.final["test_acc"]})
-    return pd.DataFrame(rows).convert_dtypes()
+                     "test %": f"{100 * r.final['test_acc']:.1f}"})
+    return Table(pd.DataFrame(rows), "A dead unit outputs zero for every test image: it passes "
+                                     "no signal forward and no gradient back.")
+
+
+def confused_pairs_table(results_by_model: Runs, top: int = 5) -> Table:
+    """:func:`most_confused_pairs` as a table that reads (counts and shares rounded)."""
+    frame = most_confused_pairs(results_by_model, top)
+    shown = pd.DataFrame({
+        "true class": frame["true"], "taken for": frame["predicted"],
+        "images per run": frame["images"].map(lambda x: f"{x:.1f}"),
+        "share of the class": frame["share"].map(lambda x: f"{100 * x:.1f}%"),
+        "fewest-most over models": [f"{a:.1f}-{b:.1f}" for a, b in
+                                    zip(frame["fewest"], frame["most"], strict=True)]})
+    return Table(shown, "Images per run: mean over each model's seeds, then over the models.")
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-class figures
 # ---------------------------------------------------------------------------------------------
 
+@styled
+def plot_class_accuracy(results: Runs, title: str | None = None) -> Figure:
+    """Per-class test accuracy of a few models: mean ± sd over each model's seeds, as a heat map."""
+    import seaborn as sns
+
+    mean, sd = per_class_table(results), per_class_table(results, "sd")
+    labels = [[f"{100 * m:.1f}" + ("" if np.isnan(d) else f"\n±{100 * d:.1f}")
+               for m, d in zip(mrow, drow, strict=True)]
+              for mrow, drow in zip(mean.to_numpy(), sd.to_numpy(), strict=True)]
+    fig, ax = plt.subplots(figsize=(11, 0.62 * len(mean) + 1.8), constrained_layout=True)
+    sns.heatmap(100 * mean, annot=np.array(labels), fmt="", cmap="viridis", vmin=0, vmax=100,
+                ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": "test accuracy (%)"})
+    ax.set_xlabel("true class")
+    ax.set_ylabel("model")
+    ax.tick_params(axis="x", rotation=30)
+    ax.tick_params(axis="y", rotation=0)
+    ax.set_title(title or "Test accuracy per class: mean ± sd over the seeds")
+    caption(fig, "Read across a row for a model's weak classes, down a column for a class that "
+                 "every model finds hard.")
+    return fig
+
+
+@styled
 def plot_per_class_heatmap(table: pd.DataFrame, title: str | None = None) -> Figure:
     """:func:`per_class_table` as a heatmap: models x classes, accuracy written in each cell."""
     import seaborn as sns
@@ -430,11 +469,12 @@ def plot_per_class_heatmap(table: pd.DataFrame, title: str | None = None) -> Fig
     ax.set_ylabel("model")
     ax.tick_params(axis="x", rotation=30)
     ax.set_title(title or "Test accuracy per class and model (mean over seeds)")
-    _caption(fig, "Read down a column: a class that stays dark for every model is hard for "
+    caption(fig, "Read down a column: a class that stays dark for every model is hard for "
                   "all of them; a column that changes colour is where the models differ.")
     return fig
 
 
+@styled
 def plot_confusion(matrix: np.ndarray, title: str) -> Figure:
     """A confusion matrix: counts in the cells, colour = share of the true class's images."""
     import seaborn as sns
@@ -453,6 +493,22 @@ def plot_confusion(matrix: np.ndarray, title: str) -> Figure:
     ax.tick_params(axis="x", rotation=40)
     ax.tick_params(axis="y", rotation=0)
     ax.set_title(title)
-    _caption(fig, "Rows are the true classes: off the diagonal, the darker a cell, the more of "
+    caption(fig, "Rows are the true classes: off the diagonal, the darker a cell, the more of "
                   "that row's images are taken for the column's class.")
     return fig
+
+
+def best_and_worst(results: Runs) -> tuple[list[Result], list[Result]]:
+    """The seeds of the model with the highest and of the one with the lowest mean accuracy."""
+    from .seeds import test_acc
+
+    models = group(_flat(results))
+    ranked = sorted(models.values(), key=lambda s: -s.summary(test_acc).mean)
+    return ranked[0].runs, ranked[-1].runs
+
+
+def plot_model_confusion(runs: Iterable[Result]) -> Figure:
+    """One model's confusion matrix, counts averaged over its seeds, titled with its name."""
+    runs = list(runs)
+    return plot_confusion(confusion_of(runs), f"{runs[0].experiment.title}: confusion matrix, "
+                                              f"mean over {len(runs)} seeds")

@@ -157,14 +157,16 @@ def test_playground_in_jupyterlab(tmp_path):
                 handle.press("ArrowRight")
                 see(readout, "4")
 
-                page.locator(".fmnist-train-button").click()
-                page.locator(".fmnist-plot-output img").wait_for()  # the first epoch's curves
-                status = page.locator(".fmnist-status")
-                see(status, "finished")
-                see(status, "depth 4")  # the kernel saw the slider move
-                page.locator(".fmnist-table-output img").wait_for()  # runs table + overlay
+                # the notebook's example run is the first row of the runs table
                 rows = page.locator(".fmnist-table-output table tbody tr")
                 see(rows, count=1)
+                page.locator(".fmnist-train-button").click()
+                page.locator(".fmnist-plot-output img").wait_for()  # the curves
+                status = page.locator(".fmnist-status")
+                see(status, "depth 4")  # the kernel saw the slider move
+                see(status, "finished")
+                page.locator(".fmnist-table-output img").wait_for()  # runs table + overlay
+                see(rows, count=2)
                 page.locator(".fmnist-playground").scroll_into_view_if_needed()
                 page.screenshot(path=str(screenshot))
 
@@ -176,7 +178,7 @@ def test_playground_in_jupyterlab(tmp_path):
                 see(status, "epoch 1/50")
                 page.locator(".fmnist-stop-button").click()
                 see(status, "stopped by you")
-                see(rows, count=2)
+                see(rows, count=3)
             finally:
                 page.screenshot(path=str(last_screenshot))  # on failure too: what it showed
                 browser.close()

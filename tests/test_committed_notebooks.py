@@ -37,7 +37,8 @@ def test_no_cell_is_cut_short(path):
             if output.get("output_type") == "stream":  # progress bars may elide
                 continue
             cut = re.search(r"\w(\.\.\.|…)(\s|<|$)", text)
-            assert not cut, f"{path.name}, cell {index}: {text[max(cut.start() - 60, 0):cut.end()]!r}"
+            where = text[max(cut.start() - 60, 0):cut.end()] if cut else ""
+            assert not cut, f"{path.name}, cell {index}: {where!r}"
             assert "-0.0%" not in text and "-0.0 " not in text, f"{path.name}, cell {index}"
 
 

@@ -143,17 +143,23 @@ def test_first_layer_dead_units_and_figures(runs, quick_data):
     assert torch.equal(images.flatten(1), wide.state_dict()["1.weight"])
     dead = learned.dead_units(shallow, quick_data)
     assert len(dead) == 2 and all(0 <= n <= 10 for n in dead)
-    table = learned.dead_units_table(runs)
-    assert table.columns.tolist() == ["model", "seed", "layer 1", "layer 2", "dead of all",
-                                      "test acc"]
+    table = learned.dead_units_table(runs).frame
+    assert table.columns.tolist() == ["model", "seed", "dead units, layer 1 to last",
+                                      "dead of all", "test %"]
+    assert table["dead units, layer 1 to last"].iloc[0] == ", ".join(map(str, dead))
+    pairs = learned.confused_pairs_table(runs, top=3).frame
+    assert pairs.shape[1] <= 8 and len(pairs) >= 3
+    module = learned.first_layer_images(wide.model())
+    assert torch.equal(module, images)  # a trained model works as well as a cached run
     figures = [learned.plot_per_class_heatmap(learned.per_class_table(runs)),
+               learned.plot_class_accuracy(runs),
                learned.plot_confusion(learned.confusion_of(runs[:2]), "Shallow network"),
                learned.plot_mistakes(shallow, quick_data, top=8, against=wide),
                learned.plot_first_layer(wide, quick_data)]
     for fig in figures:
         assert isinstance(fig, Figure)
         assert any(t.get_position()[1] == 0.0 and t.get_text() for t in fig.texts)  # caption
-    image = figures[3].axes[10].images[0]  # the first unit: centred, diverging colours
+    image = figures[4].axes[10].images[0]  # the first unit: centred, diverging colours
     assert image.get_cmap().name == "RdBu_r" and image.norm.vmin == -image.norm.vmax
     with pytest.raises(ValueError, match="quick=True"):
         learned.dead_units(shallow, type(quick_data)(quick_data.train, quick_data.test.take(
