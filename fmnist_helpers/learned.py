@@ -512,3 +512,21 @@ def plot_model_confusion(runs: Iterable[Result]) -> Figure:
     runs = list(runs)
     return plot_confusion(confusion_of(runs), f"{runs[0].experiment.title}: confusion matrix, "
                                               f"mean over {len(runs)} seeds")
+
+
+@styled
+def plot_class_bars(accuracy: np.ndarray, title: str) -> Figure:
+    """One run's test accuracy per class as horizontal bars, the run's overall mean marked."""
+    accuracy = np.asarray(accuracy, dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 3.4), constrained_layout=True)
+    ax.barh(range(N_CLASSES), 100 * accuracy, color="#0173b2")
+    ax.axvline(100 * np.nanmean(accuracy), color="#555555", linestyle="--", linewidth=1,
+               label="mean over classes")
+    ax.set_yticks(range(N_CLASSES), CLASSES)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("test accuracy of the class (%)")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    caption(fig, "Short bars are the classes this network confuses with others.")
+    return fig

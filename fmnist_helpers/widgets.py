@@ -48,6 +48,7 @@ EARLY_STOPPING_CHOICES = (  # not None for "off": a dropdown reads None as "noth
     ("on test loss (the study's rule)", "test"),
     ("on a validation split", "validation"),
 )
+LEARNED_TABS = ("per class", "confusions", "first layer")
 PROGRESS_EVERY = 20  # batches between two updates of the progress bar
 HIGHLIGHT = "2px solid #ff7f0e"
 
@@ -208,8 +209,10 @@ class Playground:
         self.status = W.HTML()
         self.plot_output = W.Output(layout=W.Layout(min_height="40px"))
         self.table_output = W.Output()
+        self.learned_tabs = W.Tab(children=[W.Output(), W.Output(), W.Output()],
+                                  titles=LEARNED_TABS)
         for name in ("depth", "width", "dropout", "batch_norm", "train_button", "stop_button",
-                     "status", "plot_output", "table_output"):
+                     "status", "plot_output", "table_output", "learned_tabs"):
             getattr(self, name).add_class(f"fmnist-{name.replace('_', '-')}")
         self.preset.observe(self._apply_preset, names="value")
         self.batch_norm.observe(self._batch_norm_changed, names="value")
@@ -244,6 +247,7 @@ class Playground:
                           for part in (knobs[:half], knobs[half:])])
         buttons = W.HBox([self.train_button, self.stop_button, self.progress, self.seed])
         box = W.VBox([*head, columns, buttons, self.status, self.plot_output,
+                      W.HTML("<b>What the last run learned</b>"), self.learned_tabs,
                       W.HTML("<b>Runs so far</b>"), self.table_output])
         box.add_class("fmnist-playground")
         return box
@@ -438,12 +442,36 @@ class Playground:
         self.runs.append(PlaygroundRun(label, experiment.name, experiment, seed, history, model,
                                        seconds, train_acc, test_acc, outcome))
         self._show_runs()
+        if not history.diverged:
+            self._show_learned(label, model, data)
         self._refresh_static()
         if history.diverged:
             self._say(f"Run {label}: {history.diverged}", "warn")
             return
         self._say(f"Run {label}: {outcome} after {len(history)} epoch(s), train acc "
                   f"{train_acc:.3f}, test acc {test_acc:.3f}, {seconds:.1f} s.", "done")
+
+    def _show_learned(self, label: str, model: torch.nn.Module, data) -> None:
+        """Fill the tabs: per-class accuracy, confusion matrix, first-layer weights."""
+        import matplotlib.pyplot as plt
+
+        from . import learned
+
+        with torch.no_grad():
+            model.eval()
+            predictions = torch.cat([model(data.test.images[i:i + 1000]).argmax(1)
+                                     for i in range(0, len(data.test), 1000)])
+        matrix = learned.confusion_matrix(data.test.labels, predictions)
+        figures = (
+            learned.plot_class_bars(learned.per_class_accuracy(data.test.labels, predictions),
+                                    f"Run {label}: test accuracy per class"),
+            learned.plot_confusion(matrix, f"Run {label}: confusion matrix"),
+            learned.plot_first_layer(model, data, title=f"Run {label}"),
+        )
+        for out, fig, what in zip(self.learned_tabs.children, figures, LEARNED_TABS,
+                                  strict=True):
+            out.outputs = (_png(fig, f"{what} of run {label}"),)
+            plt.close(fig)
 
     # -- the runs so far ---------------------------------------------------------------------
     def runs_frame(self) -> pd.DataFrame:

@@ -167,6 +167,7 @@ def test_playground_in_jupyterlab(tmp_path):
                 see(status, "finished")
                 page.locator(".fmnist-table-output img").wait_for()  # runs table + overlay
                 see(rows, count=2)
+                page.locator(".fmnist-learned-tabs img").first.wait_for()  # per-class tab
                 page.locator(".fmnist-playground").scroll_into_view_if_needed()
                 page.screenshot(path=str(screenshot))
 

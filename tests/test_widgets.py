@@ -59,6 +59,8 @@ def test_every_display_carries_a_static_copy():
     assert pg.run_now() is pg and pg.error is None, pg.error
     html = pg.static_html()
     assert "data:image/png;base64," in html  # the run's curves, as an image
+    for tab in pg.learned_tabs.children:  # per class, confusions, first layer
+        assert _image(tab)
     assert "<table" in html and "finished" in html  # the runs table, as HTML
 
 
