@@ -355,6 +355,7 @@ def write_index(out: Path, runs: list[NotebookRun], quick: bool) -> Path:
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     from .discuss import mode_line
+    from .explorer import report_section
 
     found, table = summary_html(quick)
     items = []
@@ -384,6 +385,8 @@ the study's.</p>
 {found}
 <h2>Sections</h2>
 <ol start="0">{"".join(items)}</ol>
+<h2>Explorer</h2>
+{report_section(out, quick)}
 <h2>All experiments</h2>
 {table}
 <p class="muted">Written by <code>python -m fmnist_helpers.report{" --quick" * quick}</code>
@@ -401,12 +404,17 @@ on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 
 def train_everything(quick: bool) -> None:
     """Train (or load) every run the notebooks read, in one plan, before any notebook runs."""
+    from .explorer import grid_results
     from .runs import study_results
     from .study import CONTROLS, READINGS, STUDY
 
     start = time.perf_counter()
     results = study_results([*STUDY, *READINGS, *CONTROLS], quick=quick)
     print(f"{len(results)} runs ready in {time.perf_counter() - start:.0f} s", flush=True)
+    start = time.perf_counter()  # the explorer's grid: its study models are loaded above
+    grid = grid_results(quick)
+    print(f"explorer grid: {len(grid)} runs ready in {time.perf_counter() - start:.0f} s",
+          flush=True)
 
 
 def run_report(
