@@ -39,8 +39,9 @@ class Grid:
                 and batch_norm in self.batch_norms)
 
 
-# Full settings: 24 points x 2 seeds, 10 epochs each; 5 of the points are the study's models,
-# so 38 runs are the grid's own: 172 s on the 2-core machine (README, "The explorer"). Width 100
+# Full settings: 24 points x 2 seeds, 10 epochs each; 5 points are experiments the sections
+# train anyway (4 study models, a reading), so 38 runs are the grid's own: 172 s on the 2-core
+# machine (README, "The explorer"). Width 100
 # would double that (one epoch of a stack of 6 at depth 8: 14 s against 8 s at width 50) and
 # break the budget of 3 minutes. Quick mode: 8 points on the quick subset.
 GRID = Grid(depths=(2, 3, 4, 8), widths=(10, 50), dropouts=(0.0, 0.2, 0.5))
@@ -407,18 +408,17 @@ def _lay_out(fig, points: dict[tuple, Point], values: dict[str, list], start: tu
             "yanchor": "bottom", "pad": {"t": 0, "b": 30},
             "currentvalue": {"prefix": LABELS[dim] + ": ", "font": {"size": 14}}})
     table = {}
+    mode = " · <i>quick mode: a small subset, 2 epochs</i>" if quick else ""
     for setting in _all_settings(values):
         point = points.get(setting)
         table[Point(*setting, []).key] = {
-            "title": point.title() if point else
-            (f"<b>Depth {setting[0]}, width {setting[1]}, dropout {setting[2]:g}</b><br>"
-             "no runs at this setting"),
+            "title": (point.title() if point else
+                      f"<b>Depth {setting[0]}, width {setting[1]}, dropout {setting[2]:g}</b>"
+                      "<br>no runs at this setting") + mode,
             "test_acc": point.mean("test_acc") if point else None,
             "train_acc": point.mean("train_acc") if point else None,
             "n_params": point.runs[0].n_params if point else None,
             "seeds": [r.seed for r in point.runs] if point else []}
-    mode = ("quick mode: a small subset of the real data, 2 epochs; not comparable to the "
-            "study's numbers" if quick else "the full Fashion-MNIST")
     fig.update_layout(
         height=980, margin={"t": 200, "l": 60, "r": 30, "b": 60}, sliders=sliders,
         title={"text": table[points[start].key]["title"], "x": 0.01, "xanchor": "left",
@@ -429,7 +429,7 @@ def _lay_out(fig, points: dict[tuple, Point], values: dict[str, list], start: tu
         legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": 0.49},
         meta={"explorer": {"dims": list(DIMS),
                            "values": {d: [_value(d, v) for v in values[d]] for d in DIMS},
-                           "points": table, "quick": quick, "data": mode}})
+                           "points": table, "quick": quick}})
 
 
 def _all_settings(values: dict[str, list]) -> list[tuple]:
