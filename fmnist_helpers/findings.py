@@ -191,10 +191,12 @@ def lesson_collapse(results: Iterable[Result], readings: Iterable[Result] = ()) 
             "the tests rank all seeds, so one collapse cannot turn a conclusion around.")
 
 
-def lesson_ranking(results: Iterable[Result]) -> str:
+def lesson_ranking(results: Iterable[Result]) -> str | None:
     """Kendall's tau between the study's ranking and ours, with its p-value."""
     ours = group(results)
     names = [n for n in PAPER if n in ours]
+    if len(names) < 2:
+        return None
     theirs = sorted(names, key=lambda n: -PAPER[n].test_acc)
     mine = sorted(names, key=lambda n: -ours[n].summary(test_acc).median)
     tau, p = ranking_agreement(mine, theirs)

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert.preprocessors import Preprocessor
@@ -91,7 +91,7 @@ class NotebookFailed(RuntimeError):
 
 @dataclass
 class NotebookRun:
-    """How one notebook went: ``status`` is "ok", "failed" or "not run"."""
+    """How one notebook went: ``status`` is "ok", "failed", "interrupted" or "not run"."""
 
     path: Path
     title: str
@@ -118,8 +118,13 @@ class ThisPythonKernelSpecs(KernelSpecManager):
         )
 
 
-class ThisPythonKernelManager(KernelManager):
-    """A kernel manager that starts :class:`ThisPythonKernelSpecs` kernels."""
+class ThisPythonKernelManager(AsyncKernelManager):
+    """A kernel manager that starts :class:`ThisPythonKernelSpecs` kernels.
+
+    Asynchronous, as nbclient expects: with a blocking one, waiting for a cell's output would
+    block nbclient's check that the kernel is still alive, and a dead kernel would hang the
+    report until the cell's timeout.
+    """
 
     @default("kernel_spec_manager")
     def _specs(self) -> KernelSpecManager:
@@ -370,7 +375,15 @@ def write_index(out: Path, runs: list[NotebookRun], quick: bool) -> Path:
             items.append(f'<li>{link} <span class="failed">failed: '
                          f"{html.escape(run.error)}</span></li>")
         else:
-            items.append(f'<li>{name} <span class="muted">(not run)</span></li>')
+            why = "interrupted" if run.status == "interrupted" else "not run"
+            items.append(f'<li>{name} <span class="failed">missing ({why})</span></li>')
+    missing = [r for r in runs if r.status != "ok"]
+    note = ""
+    if missing:
+        names = ", ".join(html.escape(r.path.name) for r in missing)
+        note = (f'<p class="failed">{len(missing)} of {len(runs)} pages are missing or '
+                f"incomplete: {names}. Run the report again to finish them: every finished "
+                "run loads from the cache.</p>")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -384,7 +397,7 @@ the study's.</p>
 <h2>Findings</h2>
 {found}
 <h2>Sections</h2>
-<ol start="0">{"".join(items)}</ol>
+{note}<ol start="0">{"".join(items)}</ol>
 <h2>Explorer</h2>
 {report_section(out, quick)}
 <h2>All experiments</h2>
@@ -423,27 +436,38 @@ def run_report(
 ) -> list[NotebookRun]:
     """Execute ``notebooks`` in order, saving each as it ends; stop at the first failure."""
     out.mkdir(parents=True, exist_ok=True)
-    runs = [NotebookRun(p, notebook_title(nbformat.read(p, as_version=4))) for p in notebooks]
-    for i, run in enumerate(runs, 1):
-        print(f"[{i}/{len(runs)}] {relative(run.path)} ...", flush=True)
-        start = time.perf_counter()
-        try:
-            nb = execute(run.path, quick, timeout)
-        except NotebookFailed as e:
-            run.status, run.error = "failed", str(e)
-            run.seconds = time.perf_counter() - start
-            _save(e.nb, run, out)
-            print(e.detail, file=sys.stderr)
-            print(f"FAILED {e}", file=sys.stderr, flush=True)
-            break
-        run.status, run.seconds = "ok", time.perf_counter() - start
-        _save(nb, run, out)
-        if update:
-            _write(run.path, nbformat.writes(strip_volatile(nb, run.path.stem)))
-        note = ", outputs written back" if update else ""
-        print(f"      ok in {run.seconds:.1f} s -> {relative(out / run.page)}{note}", flush=True)
-    write_index(out, runs, quick)
+    runs = notebook_runs(notebooks)
+    try:
+        for i, run in enumerate(runs, 1):
+            print(f"[{i}/{len(runs)}] {relative(run.path)} ...", flush=True)
+            start = time.perf_counter()
+            try:
+                nb = execute(run.path, quick, timeout)
+            except NotebookFailed as e:
+                run.status, run.error = "failed", str(e)
+                run.seconds = time.perf_counter() - start
+                _save(e.nb, run, out)
+                print(e.detail, file=sys.stderr)
+                print(f"FAILED {e}", file=sys.stderr, flush=True)
+                break
+            except KeyboardInterrupt:
+                run.status, run.error = "interrupted", "interrupted while it executed"
+                raise
+            run.status, run.seconds = "ok", time.perf_counter() - start
+            _save(nb, run, out)
+            if update:
+                _write(run.path, nbformat.writes(strip_volatile(nb, run.path.stem)))
+            note = ", outputs written back" if update else ""
+            print(f"      ok in {run.seconds:.1f} s -> {relative(out / run.page)}{note}",
+                  flush=True)
+    finally:  # on Ctrl-C too: the index links what is done and names what is missing
+        write_index(out, runs, quick)
     return runs
+
+
+def notebook_runs(notebooks: list[Path]) -> list[NotebookRun]:
+    """One not-yet-run :class:`NotebookRun` per notebook, titled from its first heading."""
+    return [NotebookRun(p, notebook_title(nbformat.read(p, as_version=4))) for p in notebooks]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -478,9 +502,19 @@ def main(argv: list[str] | None = None) -> int:
     mode = "quick mode (FMNIST_QUICK=1)" if quick else "full settings"
     print(f"Executing {len(notebooks)} notebooks at {mode} into {relative(out)}/")
     start = time.perf_counter()
-    if not args.no_train:
-        train_everything(quick)
-    runs = run_report(out, quick, notebooks, args.update_notebooks, args.timeout)
+    try:
+        if not args.no_train:
+            try:
+                train_everything(quick)
+            except KeyboardInterrupt:
+                write_index(out, notebook_runs(notebooks), quick)
+                raise
+        runs = run_report(out, quick, notebooks, args.update_notebooks, args.timeout)
+    except KeyboardInterrupt:
+        print(f"\nreport: interrupted. Finished pages are in {relative(out)}/ and the index "
+              "says which are missing; finished runs are cached, so running the same command "
+              "again resumes.", file=sys.stderr)
+        return 130
     failed = [r for r in runs if r.status == "failed"]
     done = sum(r.status == "ok" for r in runs)
     print(f"{done} of {len(runs)} notebooks executed in {time.perf_counter() - start:.0f} s; "

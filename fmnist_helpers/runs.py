@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import numbers
 import os
 import platform
 import tempfile
@@ -436,6 +437,18 @@ class _Progress:
             self.bar.close()
 
 
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed) -> int:
+    """A seed as an int, or a ValueError that says what a seed may be."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+            or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"a seed must be a whole number from 0 to 2**63 - 1 (an int), got "
+                         f"{seed!r}")
+    return int(seed)
+
+
 def train_runs(
     runs: Sequence[tuple[str | Experiment, int]],
     config: Settings | None = None,
@@ -449,7 +462,8 @@ def train_runs(
     over all of them; each result is cached as soon as its run ends.
     """
     config = config or settings()
-    wanted = [(resolve(get_experiment(name), config, epochs), int(seed)) for name, seed in runs]
+    wanted = [(resolve(get_experiment(name), config, epochs), check_seed(seed))
+              for name, seed in runs]
     found: dict[Path, Result] = {}
     missing: dict[Path, tuple[Experiment, int]] = {}
     for experiment, seed in wanted:
@@ -643,9 +657,10 @@ def cached_results(names: Iterable[str] | None = None, seeds: Sequence[int] | No
     """The finished runs found in the cache; nothing is trained, missing runs are left out."""
     config = settings(quick)
     found = []
+    seeds = config.seeds if seeds is None else [check_seed(s) for s in seeds]
     for name in names or STUDY:
         experiment = resolve(get_experiment(name), config)
-        for seed in config.seeds if seeds is None else seeds:
+        for seed in seeds:
             result = load_cached(cache_path(experiment, seed, config.quick, config.device.type))
             if result is not None:
                 found.append(result)

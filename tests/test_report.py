@@ -125,7 +125,49 @@ def test_failure_names_notebook_and_cell_and_keeps_earlier_output(tmp_path, caps
     assert broken.cells[2].outputs[0].output_type == "error"  # saved up to the failure
     assert (out / "01_broken.html").exists() and not (out / "02_later.html").exists()
     index = (out / "index.html").read_text()
-    assert "failed" in index and "not run" in index
+    assert "failed" in index and "missing (not run)" in index
+    assert "2 of 3 pages are missing or incomplete: 01_broken.ipynb, 02_later.ipynb" in index
+
+
+def test_ctrl_c_keeps_finished_pages_and_the_index_names_the_missing(tmp_path, monkeypatch,
+                                                                     capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "00_fine.ipynb", "print('first notebook ran')")
+    _notebook(src / "01_slow.ipynb", "print('interrupted here')")
+    _notebook(src / "02_later.ipynb", "print('not reached')")
+    real_execute = report.execute
+
+    def interrupted_on_the_second(path, quick, timeout=report.CELL_TIMEOUT):
+        if path.name.startswith("01"):
+            raise KeyboardInterrupt
+        return real_execute(path, quick, timeout)
+
+    monkeypatch.setattr(report, "execute", interrupted_on_the_second)
+    out = tmp_path / "out"
+    code = report.main(["--quick", "--no-train", "--notebooks", str(src), "--out", str(out)])
+    assert code == 130
+    assert "running the same command again resumes" in capsys.readouterr().err
+    assert "first notebook ran" in (out / "00_fine.html").read_text()
+    index = (out / "index.html").read_text()
+    assert "2 of 3 pages are missing or incomplete: 01_slow.ipynb, 02_later.ipynb" in index
+    assert "missing (interrupted)" in index and "missing (not run)" in index
+    monkeypatch.setattr(report, "execute", real_execute)  # the rerun finishes the job
+    assert report.main(["--quick", "--no-train", "--notebooks", str(src), "--out",
+                        str(out)]) == 0
+    assert "pages are missing" not in (out / "index.html").read_text()
+
+
+def test_a_dying_kernel_is_a_failure_that_names_the_cell(tmp_path, capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "00_dies.ipynb", "print('before')", "import os\nos._exit(1)")
+    out = tmp_path / "out"
+    code = report.main(["--quick", "--no-train", "--notebooks", str(src), "--out", str(out)])
+    assert code == 1
+    assert "00_dies.ipynb, cell 3" in capsys.readouterr().err
+    assert "before" in (out / "00_dies.html").read_text()
+    assert "1 of 1 pages are missing or incomplete" in (out / "index.html").read_text()
 
 
 def test_quick_outputs_never_overwrite_the_committed_ones(capsys):

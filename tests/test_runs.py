@@ -238,3 +238,26 @@ def test_a_run_that_diverged_before_an_epoch_is_complete_without_predictions(mon
         _ = result.predictions
     monkeypatch.setattr(ex, "train_stack", lambda *a, **k: pytest.fail("should be cached"))
     assert run_experiment(wild, 0, quick=True).history.diverged
+
+
+@pytest.mark.parametrize("seed", [1.5, "0", -1, True, None, 2**63])
+def test_seeds_that_are_not_whole_numbers_are_refused_before_training(seed, monkeypatch):
+    from fmnist_helpers import runs as store
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("nothing may train with a bad seed")
+
+    monkeypatch.setattr(store, "train_stack", no_training)
+    with pytest.raises(ValueError, match="a seed must be a whole number"):
+        store.run_experiment("shallow", seed=seed, quick=True)
+    with pytest.raises(ValueError, match="a seed must be a whole number"):
+        store.study_results(["shallow"], seeds=[0, seed], quick=True)
+    with pytest.raises(ValueError, match="a seed must be a whole number"):
+        store.cached_results(["shallow"], seeds=[seed], quick=True)
+
+
+def test_unknown_experiment_names_list_the_known_ones():
+    from fmnist_helpers import runs as store
+
+    with pytest.raises(KeyError, match="unknown experiment 'deep'; choose one of: shallow"):
+        store.run_experiment("deep", quick=True)
