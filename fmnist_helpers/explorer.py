@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from .runs import Result, cached_results, train_runs
 from .settings import settings
 from .study import CONTROLS, PAPER, READINGS, STUDY, Experiment
+from .style import TEST_STYLE, TRAIN_STYLE
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Grid:
 # machine (README, "The explorer"). Width 100
 # would double that (one epoch of a stack of 6 at depth 8: 14 s against 8 s at width 50) and
 # break the budget of 3 minutes. Quick mode: 8 points on the quick subset.
-GRID = Grid(depths=(2, 3, 4, 8), widths=(10, 50), dropouts=(0.0, 0.2, 0.5))
+GRID = Grid(depths=(2, 3, 4, 8), widths=(10, 25, 50), dropouts=(0.0, 0.2, 0.5))
 QUICK_GRID = Grid(depths=(3, 8), widths=(10, 50), dropouts=(0.0, 0.2))
 
 
@@ -140,8 +141,8 @@ def lookup(depth: int, width: int, dropout: float, batch_norm: bool = False,
 DIMS = ("depth", "width", "dropout", "batch_norm")
 LABELS = {"depth": "depth (linear layers)", "width": "width (units per hidden layer)",
           "dropout": "dropout", "batch_norm": "batch norm"}
-COLORS = {"train": "#1f77b4", "test": "#d62728"}
-BANDS = {"train": "rgba(31,119,180,0.2)", "test": "rgba(214,39,40,0.2)"}
+COLORS = {"train": TRAIN_STYLE["color"], "test": TEST_STYLE["color"]}  # the report's style
+BANDS = {"train": "rgba(1,115,178,0.2)", "test": "rgba(222,143,5,0.2)"}
 GRID_FIELDS = ("n_linear", "hidden", "dropout", "batch_norm", "epochs")
 DIV_ID = "fmnist-explorer"
 

@@ -32,7 +32,7 @@ from matplotlib.ticker import MaxNLocator
 from .data import N_CLASSES, QUICK_TEST_PER_CLASS, QUICK_TRAIN_PER_CLASS
 from .engine import History, evaluate
 from .models import count_parameters
-from .plots import plot_history, plot_overlay
+from .plots import plot_history, plot_overlay, plot_seeds_curves
 from .runs import get_data, resolve, train_one
 from .settings import settings
 from .study import MAX_EPOCHS, STUDY, Experiment
@@ -154,6 +154,7 @@ class Playground:
         self._handle = None  # the display handle, to refresh the static copy after a run
         self._curves_png: str | None = None  # the last run's curves, for the static copy
         self._runs_html = ""
+        self._applying = False  # a preset sets many knobs: preview once, at the end
         self._make_widgets()
         self.preset.value = preset
         self._apply_preset()
@@ -216,6 +217,9 @@ class Playground:
             getattr(self, name).add_class(f"fmnist-{name.replace('_', '-')}")
         self.preset.observe(self._apply_preset, names="value")
         self.batch_norm.observe(self._batch_norm_changed, names="value")
+        for knob in ("depth", "width", "dropout", "batch_norm", "lr", "l1", "l2", "l2_first",
+                     "epochs", "early_stopping"):
+            getattr(self, knob).observe(self._preview, names="value")
         self.train_button.on_click(self.start)
         self.stop_button.on_click(self.stop)
         self._say("Ready: set the knobs and press Train.")
@@ -297,7 +301,14 @@ class Playground:
 
     # -- knobs -------------------------------------------------------------------------------
     def _apply_preset(self, _change=None) -> None:
-        e = STUDY[self.preset.value]
+        self._applying = True
+        try:
+            self._set_preset(STUDY[self.preset.value])
+        finally:
+            self._applying = False
+        self._preview()
+
+    def _set_preset(self, e: Experiment) -> None:
         # Batch norm moves the depth slider's minimum: switch it off before the depth is set and
         # on after, so a preset never clamps the depth (nor warns that it did).
         if not e.batch_norm:
@@ -312,6 +323,48 @@ class Playground:
             slider.value = value
         self.epochs.value = resolve(e, self.settings).epochs
         self.early_stopping.value = e.early_stopping or "off"
+
+    # -- from the grid: settings already trained ----------------------------------------------
+    def grid_runs(self) -> list | None:
+        """The explorer grid's cached runs for the knobs' setting, or None (nothing trains).
+
+        Only settings trained the study's way (lr 0.1, no penalty, no early stopping, the
+        study's epochs) can be on the grid.
+        """
+        from . import explorer
+
+        base = resolve(STUDY["shallow"], self.settings)
+        recipe = (self.lr.value, self.l1.value, self.l2.value, self.l2_first.value,
+                  self.early_stopping.value, self.epochs.value)
+        if recipe != (base.lr, 0.0, 0.0, 0.0, "off", base.epochs):
+            return None
+        try:
+            return explorer.lookup(self.depth.value, self.width.value,
+                                   round(self.dropout.value, 4), self.batch_norm.value,
+                                   self.quick)
+        except ValueError:  # not a setting the grid can hold
+            return None
+
+    def _preview(self, _change=None) -> None:
+        """Show the grid's curves for an on-grid setting at once, before any training."""
+        if self._applying or self.running:
+            return
+        runs = self.grid_runs()
+        if not runs:
+            return
+        import matplotlib.pyplot as plt
+
+        from .seeds import Seeds, mean_sd
+
+        models = Seeds(runs)
+        fig = plot_seeds_curves([models])
+        self._curves_png = _png_b64(fig)
+        plt.close(fig)
+        self.plot_output.outputs = ({"output_type": "display_data", "metadata": {}, "data": {
+            "image/png": self._curves_png, "text/plain": "curves from the grid"}},)
+        self._say(f"From the grid: this setting was already trained with {len(models)} seeds "
+                  f"(test accuracy {mean_sd(models.summary())}%), shown without training. "
+                  "Press Train to train it yourself, with your seed.")
 
     def _batch_norm_changed(self, change) -> None:
         clamped = change["new"] and self.depth.value < 2

@@ -189,3 +189,26 @@ def test_early_stopping_on_a_validation_split_through_the_widgets():
     (run,) = pg.runs
     assert 1 <= len(run.history) <= 4 and "val_loss" in run.history.rows[0]
     assert run.experiment.early_stopping == "validation"
+
+
+def test_on_grid_settings_show_the_grids_curves_at_once(monkeypatch):
+    from fmnist_helpers import explorer
+    from fmnist_helpers import widgets as w
+
+    explorer.grid_results(quick=True)  # the quick grid, cached
+    pg = playground("shallow")
+    assert "From the grid" in pg.status.value and _image(pg.plot_output)
+    assert "2 seeds" in pg.status.value and not pg.runs  # shown, not trained
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("an on-grid setting must show without training")
+
+    monkeypatch.setattr(w, "train_one", no_training)
+    pg.width.value = 50  # another point of the quick grid
+    assert "From the grid" in pg.status.value
+    pg.plot_output.outputs = ()
+    pg.width.value = 13  # off the grid: nothing to show until Train
+    assert pg.plot_output.outputs == ()
+    pg.lr.value = 0.05
+    pg.width.value = 50  # on the grid's shape but not its recipe
+    assert pg.plot_output.outputs == ()
