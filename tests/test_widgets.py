@@ -212,3 +212,33 @@ def test_on_grid_settings_show_the_grids_curves_at_once(monkeypatch):
     pg.lr.value = 0.05
     pg.width.value = 50  # on the grid's shape but not its recipe
     assert pg.plot_output.outputs == ()
+
+
+def test_train_pressed_twice_trains_once():
+    pg = playground("shallow")
+    pg.epochs.value = 1
+    pg.train_button.click()
+    pg.start()  # a second press while the first run trains: ignored
+    assert pg.wait(TIMEOUT) and pg.error is None, pg.error
+    assert len(pg.runs) == 1
+    assert not pg.train_button.disabled and pg.stop_button.disabled
+
+
+def test_stop_during_the_evaluation_ends_cleanly(monkeypatch):
+    """Stop pressed while the epoch's evaluation runs: the run ends after it, buttons reset."""
+    from fmnist_helpers import engine
+
+    pg = playground("shallow")
+    pg.epochs.value = 5
+    real = engine.Stack.evaluate
+
+    def evaluate_and_press_stop(self, *args, **kwargs):
+        pg.stop()  # the reader presses Stop in the middle of the evaluation
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(engine.Stack, "evaluate", evaluate_and_press_stop)
+    pg.train_button.click()
+    assert pg.wait(TIMEOUT) and pg.error is None, pg.error
+    (run,) = pg.runs
+    assert run.outcome == "stopped by you" and len(run.history) <= 1
+    assert not pg.train_button.disabled and pg.stop_button.disabled and not pg.running

@@ -1,0 +1,132 @@
+"""Do the same seeds give the same numbers under other arithmetic? Measure it.
+
+    python -m fmnist_helpers.repro [--epochs 3] [--json here.json]
+    python -m fmnist_helpers.repro --compare machine_a.json machine_b.json
+
+On the CPU, PyTorch picks its kernels by the instruction set the processor offers
+(``ATEN_CPU_CAPABILITY``: default, avx2, avx512) and MKL picks its own code path (``MKL_CBWR``:
+conditional bitwise reproducibility). Two CPUs of different generations can thus add the same
+numbers in another order, and training amplifies the last bit. This trains a few runs of the
+study with fixed seeds on the full data, once per arithmetic setting, each in a fresh process
+with one thread, and prints how far their histories move from the machine's default and what
+each setting costs in time. ``--json`` writes the histories and the CPU's name; ``--compare``
+reads two such files, written on two machines, and says which runs are bit-identical.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# name -> environment; "default" is what the report uses today
+SETTINGS: dict[str, dict[str, str]] = {
+    "default": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"},
+    "baseline": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
+}
+RUNS = (("deeper", 0), ("deeper", 1), ("shallow", 0), ("batch_norm", 0))
+COLUMNS = ("train_loss", "test_loss", "test_acc")
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def child(epochs: int) -> dict:
+    """Train :data:`RUNS` for ``epochs`` on the CPU in this process; their histories and time."""
+    from .engine import train_stack
+    from .runs import get_data, member_for, shape_of
+    from .study import get_experiment
+
+    data = get_data(False)
+    out, start = {}, time.perf_counter()
+    for name, seed in RUNS:
+        e = get_experiment(name).replace(epochs=epochs)
+        (trained,) = train_stack(shape_of(e), [member_for(e, seed, data)], data, device="cpu")
+        out[f"{name}/{seed}"] = {c: trained.history[c] for c in COLUMNS}
+    import torch
+
+    return {"seconds": time.perf_counter() - start, "histories": out,
+            "capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def measure(epochs: int) -> dict:
+    """Every setting of :data:`SETTINGS`, each in a fresh process with its environment."""
+    results = {}
+    for name, env in SETTINGS.items():
+        print(f"  {name} ({' '.join(f'{k}={v}' for k, v in env.items()) or 'as is'}) ...",
+              flush=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "fmnist_helpers.repro", "--child", "--epochs", str(epochs)],
+            env={**os.environ, **env, "FMNIST_PROGRESS": "0"}, capture_output=True, text=True,
+            check=True)
+        results[name] = json.loads(proc.stdout.splitlines()[-1])
+    return {"cpu": cpu_name(), "python": platform.python_version(), "epochs": epochs,
+            "torch": __import__("torch").__version__, "settings": results}
+
+
+def largest_difference(a: dict, b: dict) -> float:
+    """The largest absolute difference between two sets of histories (0.0: bit-identical)."""
+    return max(abs(x - y) for run in a for c in COLUMNS
+               for x, y in zip(a[run][c], b[run][c], strict=True))
+
+
+def report_one(found: dict) -> None:
+    base = found["settings"]["default"]
+    print(f"{found['cpu']}, torch {found['torch']}, {found['epochs']} epochs per run")
+    for name, r in found["settings"].items():
+        diff = largest_difference(base["histories"], r["histories"])
+        print(f"  {name:9s} kernels {r['capability']:8s} {r['seconds']:6.1f} s "
+              f"({r['seconds'] / base['seconds']:.2f}x default)  largest difference from "
+              f"default: {diff:.3g}" + ("  (bit-identical)" if diff == 0 else ""))
+
+
+def compare(a: dict, b: dict) -> None:
+    print(f"A: {a['cpu']}, torch {a['torch']}\nB: {b['cpu']}, torch {b['torch']}")
+    for name in a["settings"]:
+        if name in b["settings"]:
+            ha, hb = a["settings"][name]["histories"], b["settings"][name]["histories"]
+            diff = largest_difference(ha, hb)
+            finals = ", ".join(f"{run} {ha[run]['test_acc'][-1]:.4f}/{hb[run]['test_acc'][-1]:.4f}"
+                               for run in ha)
+            print(f"  {name:9s} largest difference A-B: {diff:.3g}"
+                  + (" (bit-identical)" if diff == 0 else "") + f"; final test acc A/B: {finals}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m fmnist_helpers.repro",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the histories to this file")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        parser.error(f"--epochs must be 1 or more, got {args.epochs}")
+    if args.child:
+        print(json.dumps(child(args.epochs)))
+        return
+    if args.compare:
+        compare(*(json.loads(p.read_text()) for p in args.compare))
+        return
+    found = measure(args.epochs)
+    report_one(found)
+    if args.json:
+        args.json.write_text(json.dumps(found))
+        print(f"histories written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
