@@ -168,8 +168,8 @@ def lesson_stopping(results: Iterable[Result], readings: Iterable[Result]) -> st
             f"for `{name}` the study ran {paper} epochs; read literally the rule stops after "
             f"{epochs_text(ours[name])}; the closest of {len(tried)} readings is the rule "
             f"{how}, with {epochs_text(best)} epochs and {mean_sd(best.summary(test_acc))}% "
-            f"test accuracy; {len(inside)} of {len(tried)} readings include {paper} epochs in "
-            "their range")
+            f"test accuracy; {len(inside)} of {len(tried)} readings "
+            f"{'includes' if len(inside) == 1 else 'include'} {paper} epochs in their range")
     if not lines:
         return None
     return "**Early stopping.** Median epochs (range) over the seeds: " + "; ".join(lines) + "."

@@ -416,18 +416,24 @@ on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 # ---------------------------------------------------------------------------------------------
 
 def train_everything(quick: bool) -> None:
-    """Train (or load) every run the notebooks read, in one plan, before any notebook runs."""
-    from .explorer import grid_results
-    from .runs import study_results
+    """Train (or load) every run the notebooks read, in one plan, before any notebook runs.
+
+    The study's models, readings and controls (every seed) and the explorer's grid (its seeds)
+    go to the planner together, so grid points of a study model's shape share its stacks.
+    """
+    from .explorer import grid_runs
+    from .runs import train_runs
+    from .settings import settings
     from .study import CONTROLS, READINGS, STUDY
 
+    config = settings(quick)
+    study = [(name, seed) for name in [*STUDY, *READINGS, *CONTROLS] for seed in config.seeds]
+    grid = grid_runs(quick)
     start = time.perf_counter()
-    results = study_results([*STUDY, *READINGS, *CONTROLS], quick=quick)
-    print(f"{len(results)} runs ready in {time.perf_counter() - start:.0f} s", flush=True)
-    start = time.perf_counter()  # the explorer's grid: its study models are loaded above
-    grid = grid_results(quick)
-    print(f"explorer grid: {len(grid)} runs ready in {time.perf_counter() - start:.0f} s",
-          flush=True)
+    results = train_runs(study + grid, config)
+    print(f"{len(study)} runs of the study and {len(grid)} of the explorer's grid "
+          f"({len(results)} in all, shared ones counted twice) ready in "
+          f"{time.perf_counter() - start:.0f} s", flush=True)
 
 
 def run_report(

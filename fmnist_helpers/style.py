@@ -7,8 +7,9 @@ figure carries a one-line caption under it saying what to look at (:func:`captio
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import matplotlib as mpl
 from matplotlib.figure import Figure
@@ -49,12 +50,28 @@ def series(i: int) -> dict:
     return {"color": PALETTE[i], "linestyle": LINESTYLES[i], "marker": MARKERS[i]}
 
 
+@contextlib.contextmanager
+def style() -> Iterator[None]:
+    """The report's style for the figures drawn inside, then the settings as they were.
+
+    Only the keys of :data:`RC` are set and restored. (``matplotlib.rc_context`` restores every
+    setting, ``interactive`` and ``backend`` included, which stops Jupyter's inline backend
+    from showing any figure drawn after the first.)
+    """
+    saved = {key: mpl.rcParams[key] for key in RC}
+    mpl.rcParams.update(RC)
+    try:
+        yield
+    finally:
+        mpl.rcParams.update(saved)
+
+
 def styled(plot: Callable) -> Callable:
     """Decorator: draw a figure under the report's style."""
 
     @functools.wraps(plot)
     def wrapper(*args, **kwargs):
-        with mpl.rc_context(RC):
+        with style():
             return plot(*args, **kwargs)
 
     return wrapper

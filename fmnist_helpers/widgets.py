@@ -23,7 +23,6 @@ import time
 from dataclasses import dataclass
 
 import ipywidgets as W
-import matplotlib as mpl
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
@@ -36,7 +35,7 @@ from .plots import plot_history, plot_overlay, plot_seeds_curves
 from .runs import get_data, resolve, train_one
 from .settings import settings
 from .study import MAX_EPOCHS, STUDY, Experiment
-from .style import RC, caption
+from .style import caption, style
 
 MAX_DEPTH = 10
 MAX_WIDTH = 256
@@ -114,7 +113,7 @@ def _show(value) -> str:
 
 def _png_b64(fig: Figure) -> str:
     buf = io.BytesIO()
-    with mpl.rc_context(RC):
+    with style():
         fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
 

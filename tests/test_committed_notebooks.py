@@ -68,3 +68,13 @@ def test_the_playground_is_committed_with_an_example_run():
                    if "text/html" in o.get("data", {}))
     assert "fmnist-playground-static" in html
     assert "data:image/png;base64," in html and "finished" in html and "<table" in html
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_cell_shows_its_figure(path):
+    nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        source = cell.source.strip()
+        if cell.cell_type == "code" and "plot" in source and source.endswith(";"):
+            kinds = {k for o in cell.outputs for k in o.get("data", {})}
+            assert "image/png" in kinds, f"{path.name}, cell {index}: no figure shown"
