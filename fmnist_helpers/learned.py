@@ -434,44 +434,45 @@ def confused_pairs_table(results_by_model: Runs, top: int = 5) -> Table:
 # Per-class figures
 # ---------------------------------------------------------------------------------------------
 
-@styled
-def plot_class_accuracy(results: Runs, title: str | None = None) -> Figure:
-    """Per-class test accuracy of a few models: mean ± sd over each model's seeds, as a heat map."""
+def _class_heatmap(mean: pd.DataFrame, annot, title: str, note: str, row: float) -> Figure:
+    """Models x classes as a heat map of accuracy in percent, ``annot`` written in the cells."""
     import seaborn as sns
 
-    mean, sd = per_class_table(results), per_class_table(results, "sd")
-    labels = [[f"{100 * m:.1f}" + ("" if np.isnan(d) else f"\n±{100 * d:.1f}")
-               for m, d in zip(mrow, drow, strict=True)]
-              for mrow, drow in zip(mean.to_numpy(), sd.to_numpy(), strict=True)]
-    fig, ax = plt.subplots(figsize=(11, 0.62 * len(mean) + 1.8), constrained_layout=True)
-    sns.heatmap(100 * mean, annot=np.array(labels), fmt="", cmap="viridis", vmin=0, vmax=100,
-                ax=ax, annot_kws={"fontsize": 7}, cbar_kws={"label": "test accuracy (%)"})
+    fig, ax = plt.subplots(figsize=(11, row * len(mean) + 1.9), constrained_layout=True)
+    sns.heatmap(100 * mean, annot=annot, fmt="" if annot is not True else ".1f",
+                cmap="viridis", vmin=0, vmax=100, ax=ax, annot_kws={"fontsize": 7},
+                cbar_kws={"label": "test accuracy of the class (%)"})
+    ax.grid(False)
     ax.set_xlabel("true class")
     ax.set_ylabel("model")
     ax.tick_params(axis="x", rotation=30)
     ax.tick_params(axis="y", rotation=0)
-    ax.set_title(title or "Test accuracy per class: mean ± sd over the seeds")
-    caption(fig, "Read across a row for a model's weak classes, down a column for a class that "
-                 "every model finds hard.")
+    ax.set_title(title)
+    caption(fig, note)
     return fig
+
+
+@styled
+def plot_class_accuracy(results: Runs, title: str | None = None) -> Figure:
+    """Per-class test accuracy of a few models: mean ± sd over each model's seeds, as a heat map."""
+    mean, sd = per_class_table(results), per_class_table(results, "sd")
+    labels = [[f"{100 * m:.1f}" + ("" if np.isnan(d) else f"\n±{100 * d:.1f}")
+               for m, d in zip(mrow, drow, strict=True)]
+              for mrow, drow in zip(mean.to_numpy(), sd.to_numpy(), strict=True)]
+    return _class_heatmap(mean, np.array(labels),
+                          title or "Test accuracy per class: mean ± sd over the seeds",
+                          "Read across a row for a model's weak classes, down a column for a "
+                          "class that every model finds hard.", 0.62)
 
 
 @styled
 def plot_per_class_heatmap(table: pd.DataFrame, title: str | None = None) -> Figure:
     """:func:`per_class_table` as a heatmap: models x classes, accuracy written in each cell."""
-    import seaborn as sns
-
-    fig, ax = plt.subplots(figsize=(11, 0.45 * len(table) + 2), constrained_layout=True,
-                           facecolor="white")
-    sns.heatmap(100 * table, annot=True, fmt=".1f", cmap="viridis", vmin=0, vmax=100, ax=ax,
-                cbar_kws={"label": "test accuracy of the class (%)"})
-    ax.set_xlabel("true class")
-    ax.set_ylabel("model")
-    ax.tick_params(axis="x", rotation=30)
-    ax.set_title(title or "Test accuracy per class and model (mean over seeds)")
-    caption(fig, "Read down a column: a class that stays dark for every model is hard for "
-                  "all of them; a column that changes colour is where the models differ.")
-    return fig
+    return _class_heatmap(table, True,
+                          title or "Test accuracy per class and model (mean over seeds)",
+                          "Read down a column: a class that stays dark for every model is hard "
+                          "for all of them; a column that changes colour is where the models "
+                          "differ.", 0.45)
 
 
 @styled
@@ -484,10 +485,11 @@ def plot_confusion(matrix: np.ndarray, title: str) -> Figure:
         raise ValueError(f"matrix must be {N_CLASSES} x {N_CLASSES}, got {matrix.shape}")
     share = matrix / matrix.sum(1, keepdims=True)
     whole = np.allclose(matrix, matrix.round())
-    fig, ax = plt.subplots(figsize=(8, 6.8), constrained_layout=True, facecolor="white")
+    fig, ax = plt.subplots(figsize=(8, 6.8), constrained_layout=True)
     sns.heatmap(share, annot=matrix, fmt=".0f" if whole else ".1f", cmap="Blues", vmin=0,
                 vmax=1, ax=ax, xticklabels=CLASSES, yticklabels=CLASSES,
                 annot_kws={"fontsize": 7}, cbar_kws={"label": "share of the true class"})
+    ax.grid(False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.tick_params(axis="x", rotation=40)
