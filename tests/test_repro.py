@@ -1,0 +1,33 @@
+"""The arithmetic probe's comparison of histories (the training itself runs in `make`-less
+manual use: it takes minutes on the full data)."""
+
+import pytest
+
+from fmnist_helpers import repro
+
+
+def histories(*test_acc: float) -> dict:
+    return {"deeper/0": {"train_loss": [0.5, 0.4], "test_loss": [0.6, 0.5],
+                         "test_acc": list(test_acc)}}
+
+
+def test_largest_difference_is_zero_only_for_identical_histories():
+    assert repro.largest_difference(histories(0.7, 0.8), histories(0.7, 0.8)) == 0.0
+    assert repro.largest_difference(histories(0.7, 0.8), histories(0.7, 0.6)) == pytest.approx(
+        0.2)
+
+
+def test_compare_prints_identity_per_setting(capsys):
+    a = {"cpu": "A", "torch": "2", "settings": {"default": {"histories": histories(0.7, 0.8)}}}
+    b = {"cpu": "B", "torch": "2", "settings": {"default": {"histories": histories(0.7, 0.8)}}}
+    repro.compare(a, b)
+    assert "(bit-identical)" in capsys.readouterr().out
+    b["settings"]["default"]["histories"] = histories(0.7, 0.75)
+    repro.compare(a, b)
+    out = capsys.readouterr().out
+    assert "bit-identical" not in out and "0.8000/0.7500" in out
+
+
+def test_epochs_must_be_positive():
+    with pytest.raises(SystemExit):
+        repro.main(["--epochs", "0"])
