@@ -238,12 +238,6 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def points(d: float) -> str:
-    """A difference of accuracies in percentage points, never "-0.0": 0.0123 -> "1.2"."""
-    text = f"{100 * abs(d):.1f}"
-    return text
-
-
 def mean_sd(s: Summary, unit: str = "%") -> str:
     """"84.2 ± 0.3" (percent) or "16.2 ± 3.1" (unit ""), plus the collapsed seeds left out."""
     scale = 100 if unit == "%" else 1
