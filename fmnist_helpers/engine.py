@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import stack_module_state
@@ -254,7 +255,7 @@ class Stack:
             torch.manual_seed(m.seed)  # initialisation, as build_mlp after manual_seed(seed)
             self.models.append(build_mlp(shape.n_linear, shape.hidden, shape.batch_norm))
             dropout_seed = int(torch.randint(2**62, ()))  # drawn right after, from the seed
-            generators.append(torch.Generator(device).manual_seed(dropout_seed))
+            generators.append(np.random.Generator(np.random.PCG64(dropout_seed)))
         self.dropout_rngs = generators
         # stacked (K, ...) tensors, keyed by the models' own names ("1.weight", ...). A linear
         # layer's weight is kept transposed, (K, in, out), x @ W.T being 3x faster so; the first
@@ -370,12 +371,20 @@ class Stack:
         return layer["xhat"] * gamma + beta
 
     def _dropout_mask(self, x: torch.Tensor) -> torch.Tensor:
-        """Inverted dropout's ``mask / (1 - p)``, each model's from its own generator."""
-        ones = torch.ones(x.shape[1:], device=x.device)
-        masks = [torch.empty_like(ones).bernoulli_(1 - m.dropout, generator=g)
-                 if m.dropout > 0 else ones  # p = 0 draws nothing
-                 for m, g in zip(self.members, self.dropout_rngs, strict=True)]
-        return torch.stack(masks) / self.keep_p
+        """Inverted dropout's ``mask / (1 - p)``: a model keeps a unit where a uniform draw
+        from its own generator falls below ``1 - p``.
+
+        NumPy's PCG64, not ``torch.bernoulli_``: on the CPU, torch draws its masks with MKL on
+        Intel processors and with its own generator on others, so the same seed gave other
+        masks on an AMD machine; PCG64 is integer arithmetic, the same everywhere, and one
+        call per model and layer costs a tenth of a ``bernoulli_`` call at these sizes.
+        """
+        draws = np.zeros(x.shape, np.float32)  # p = 0: every unit kept, nothing drawn
+        for k, (m, rng) in enumerate(zip(self.members, self.dropout_rngs, strict=True)):
+            if m.dropout > 0:
+                rng.random(dtype=np.float32, out=draws[k])
+        keep = self.keep_p
+        return (torch.from_numpy(draws).to(x.device) < keep).to(x.dtype).div_(keep)
 
     def loss_and_gradients(self, x: torch.Tensor, labels: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -410,7 +419,7 @@ class Stack:
                 g = g * self.params[f"{j}.weight"].unsqueeze(1)
                 g = below["rstd"] * (g - g.mean(1, keepdim=True)
                                      - xhat * (g * xhat).mean(1, keepdim=True))
-            g = g * (below["relu"] > 0)
+            g = torch.ops.aten.threshold_backward(g, below["relu"], 0.0)  # g where ReLU > 0
         return losses, logits, grads
 
     def _first_layer_gradient(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:

@@ -5,13 +5,14 @@
 First every run that the notebooks read (all experiments, readings and controls, every seed) is
 trained in one plan by :func:`fmnist_helpers.runs.train_runs`, one progress bar over all of
 them; runs already in the cache are loaded. Then each notebook in ``notebooks/``
-(``NN_name.ipynb``, in order) runs in a fresh kernel on this
-Python interpreter. Right after it finishes, its executed copy goes to ``OUT/notebooks/`` and a
-self-contained HTML page (images embedded, widgets drawn from their saved state, nothing fetched
-from the network) to ``OUT/``, so a later failure loses nothing. Then ``OUT/index.html`` gets the
-summary table from the results cache and links to every page. ``--quick`` runs the kernels with
-``FMNIST_QUICK=1`` and writes to ``report-quick/``; ``--update-notebooks`` writes the executed
-outputs, stripped of volatile metadata, back into ``notebooks/`` (the committed outputs).
+(``NN_name.ipynb``, in order, two at a time on a machine with two cores: ``--jobs``) runs in a
+fresh kernel on this Python interpreter. Right after it finishes, its executed copy goes to
+``OUT/notebooks/`` and a self-contained HTML page (images embedded, widgets drawn from their
+saved state, nothing fetched from the network) to ``OUT/``, so a later failure loses nothing.
+Then ``OUT/index.html`` gets the summary table from the results cache and links to every page.
+``--quick`` runs the kernels with ``FMNIST_QUICK=1`` and writes to ``report-quick/``;
+``--update-notebooks`` writes the executed outputs, stripped of volatile metadata, back into
+``notebooks/`` (the committed outputs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import re
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -437,37 +439,63 @@ def train_everything(quick: bool) -> None:
 
 def run_report(
     out: Path, quick: bool, notebooks: list[Path], update: bool = False,
-    timeout: int = CELL_TIMEOUT,
+    timeout: int = CELL_TIMEOUT, jobs: int = 1,
 ) -> list[NotebookRun]:
-    """Execute ``notebooks`` in order, saving each as it ends; stop at the first failure."""
+    """Execute ``notebooks``, ``jobs`` at a time in the order given, saving each as it ends;
+    after a failure, start no more (those running finish)."""
     out.mkdir(parents=True, exist_ok=True)
     runs = notebook_runs(notebooks)
+    waiting, running = list(runs), {}
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))  # threads wait on kernels: no GIL cost
     try:
-        for i, run in enumerate(runs, 1):
-            print(f"[{i}/{len(runs)}] {relative(run.path)} ...", flush=True)
-            start = time.perf_counter()
-            try:
-                nb = execute(run.path, quick, timeout)
-            except NotebookFailed as e:
-                run.status, run.error = "failed", str(e)
-                run.seconds = time.perf_counter() - start
-                _save(e.nb, run, out)
-                print(e.detail, file=sys.stderr)
-                print(f"FAILED {e}", file=sys.stderr, flush=True)
+        while waiting or running:
+            while waiting and len(running) < max(1, jobs) and not any(
+                    r.status == "failed" for r in runs):
+                run = waiting.pop(0)
+                print(f"[{runs.index(run) + 1}/{len(runs)}] {relative(run.path)} ...", flush=True)
+                running[pool.submit(_run_one, run, out, quick, update, timeout)] = run
+            if not running:
                 break
+            try:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
             except KeyboardInterrupt:
-                run.status, run.error = "interrupted", "interrupted while it executed"
+                for run in running.values():
+                    run.status, run.error = "interrupted", "interrupted while it executed"
                 raise
-            run.status, run.seconds = "ok", time.perf_counter() - start
-            _save(nb, run, out)
-            if update:
-                _write(run.path, nbformat.writes(strip_volatile(nb, run.path.stem)))
-            note = ", outputs written back" if update else ""
-            print(f"      ok in {run.seconds:.1f} s -> {relative(out / run.page)}{note}",
-                  flush=True)
+            for future in done:
+                run = running.pop(future)
+                try:
+                    future.result()
+                except KeyboardInterrupt:
+                    for r in [run, *running.values()]:
+                        r.status, r.error = "interrupted", "interrupted while it executed"
+                    raise
     finally:  # on Ctrl-C too: the index links what is done and names what is missing
+        pool.shutdown(wait=False, cancel_futures=True)
         write_index(out, runs, quick)
     return runs
+
+
+def _run_one(run: NotebookRun, out: Path, quick: bool, update: bool, timeout: int) -> None:
+    """Execute one notebook, save its page (also when it fails), record how it went."""
+    start = time.perf_counter()
+    try:
+        nb = execute(run.path, quick, timeout)
+    except NotebookFailed as e:
+        run.status, run.error = "failed", str(e)
+        run.seconds = time.perf_counter() - start
+        _save(e.nb, run, out)
+        print(e.detail, file=sys.stderr)
+        print(f"FAILED {e}", file=sys.stderr, flush=True)
+        return
+    run.seconds = time.perf_counter() - start
+    _save(nb, run, out)
+    if update:
+        _write(run.path, nbformat.writes(strip_volatile(nb, run.path.stem)))
+    run.status = "ok"
+    note = ", outputs written back" if update else ""
+    print(f"      {run.path.name} ok in {run.seconds:.1f} s -> {relative(out / run.page)}{note}",
+          flush=True)
 
 
 def notebook_runs(notebooks: list[Path]) -> list[NotebookRun]:
@@ -494,10 +522,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of the notebooks (default: notebooks/)")
     parser.add_argument("--no-train", action="store_true",
                         help="skip the training step: each notebook trains what it misses")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="notebooks executed at once (default: 2 on a machine with 2 cores "
+                             "or more, else 1); each runs in its own kernel")
     parser.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
                         help=f"seconds one cell may run (default {CELL_TIMEOUT})")
     args = parser.parse_args(argv)
     quick = args.quick or settings().quick
+    jobs = args.jobs if args.jobs is not None else min(2, os.cpu_count() or 1)
+    if jobs < 1:
+        parser.error(f"--jobs must be 1 or more, got {jobs}")
     if quick and args.update_notebooks and args.notebooks.resolve() == NOTEBOOKS_DIR:
         parser.error("--update-notebooks writes the committed outputs, which come from the "
                      "full settings: run it without --quick (and with FMNIST_QUICK unset).")
@@ -514,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             except KeyboardInterrupt:
                 write_index(out, notebook_runs(notebooks), quick)
                 raise
-        runs = run_report(out, quick, notebooks, args.update_notebooks, args.timeout)
+        runs = run_report(out, quick, notebooks, args.update_notebooks, args.timeout, jobs)
     except KeyboardInterrupt:
         print(f"\nreport: interrupted. Finished pages are in {relative(out)}/ and the index "
               "says which are missing; finished runs are cached, so running the same command "

@@ -162,16 +162,17 @@ def _readings() -> dict[str, Experiment]:
                 hidden=hidden, min_delta=delta,
                 notes=f"Reading: early stopping needs a fall of only {delta:g} in test loss.")
     # "decrease at least 0.01 in each epoch": the fall measured against the previous epoch,
-    # not the best so far; and the loosest rule of that kind, where any fall at all counts.
-    for delta in (0.01, 0.0):
-        for name, hidden in (("early_stopping", 10), ("early_stopping", 50), ("mixed", 50)):
-            tag = f"{name}_w{hidden}_prev" + ("_any" if delta == 0 else "")
-            what = "any fall" if delta == 0 else f"a fall of {delta:g}"
-            out[tag] = STUDY[name].replace(
-                name=tag, title=f"{STUDY[name].title} ({hidden} units, {what} vs previous epoch)",
-                hidden=hidden, min_delta=delta, stop_against="previous",
-                notes=f"Reading: early stopping needs {what} in test loss against the epoch "
-                      "before, not against the best so far.")
+    # not the best so far. The loosest rule of that kind, where any fall counts, was tried and
+    # dropped: it rarely fired, so the 50-epoch cap ended most of its runs (the mixed model's
+    # in three seeds of five), and it doubled the study's training time.
+    for name, hidden in (("early_stopping", 10), ("early_stopping", 50), ("mixed", 50)):
+        tag = f"{name}_w{hidden}_prev"
+        out[tag] = STUDY[name].replace(
+            name=tag, title=f"{STUDY[name].title} ({hidden} units, a fall of 0.01 vs previous "
+                            "epoch)",
+            hidden=hidden, stop_against="previous",
+            notes="Reading: early stopping needs a fall of 0.01 in test loss against the epoch "
+                  "before, not against the best so far.")
     return out
 
 

@@ -67,10 +67,10 @@ def test_the_written_out_backward_pass_matches_autograd(shape, quick_data):
     x = quick_data.train.images[:96].flatten(1).view(3, 32, -1)
     y = quick_data.train.labels[:96].view(3, 32)
     stack = Stack(shape, members, torch.device("cpu"))
-    rngs = [g.get_state() for g in stack.dropout_rngs]
+    rngs = [g.bit_generator.state for g in stack.dropout_rngs]
     losses, _, grads = stack.loss_and_gradients(x, y)
     for g, state in zip(stack.dropout_rngs, rngs, strict=True):  # the same dropout masks
-        g.set_state(state)
+        g.bit_generator.state = state
     for p in stack.params.values():
         p.requires_grad_()
     logits = stack.forward(x, training=True)

@@ -116,7 +116,7 @@ def test_failure_names_notebook_and_cell_and_keeps_earlier_output(tmp_path, caps
     _notebook(src / "01_broken.ipynb", "x = 1", "x / 0", "print('never')")
     _notebook(src / "02_later.ipynb", "print('not reached')")
     out = tmp_path / "out"
-    code = report.main(["--quick", "--notebooks", str(src), "--out", str(out)])
+    code = report.main(["--quick", "--jobs", "1", "--notebooks", str(src), "--out", str(out)])
     assert code == 1
     err = capsys.readouterr().err
     assert re.search(r"01_broken\.ipynb, cell 3 \(In \[2\]\): ZeroDivisionError", err)
@@ -145,7 +145,8 @@ def test_ctrl_c_keeps_finished_pages_and_the_index_names_the_missing(tmp_path, m
 
     monkeypatch.setattr(report, "execute", interrupted_on_the_second)
     out = tmp_path / "out"
-    code = report.main(["--quick", "--no-train", "--notebooks", str(src), "--out", str(out)])
+    code = report.main(["--quick", "--no-train", "--jobs", "1", "--notebooks", str(src),
+                        "--out", str(out)])
     assert code == 130
     assert "running the same command again resumes" in capsys.readouterr().err
     assert "first notebook ran" in (out / "00_fine.html").read_text()
@@ -156,6 +157,27 @@ def test_ctrl_c_keeps_finished_pages_and_the_index_names_the_missing(tmp_path, m
     assert report.main(["--quick", "--no-train", "--notebooks", str(src), "--out",
                         str(out)]) == 0
     assert "pages are missing" not in (out / "index.html").read_text()
+
+
+def test_two_at_a_time_runs_every_notebook_and_stops_starting_after_a_failure(tmp_path,
+                                                                             capsys):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "00_slow.ipynb", "import time\ntime.sleep(8)", "print('slow one ran')")
+    _notebook(src / "01_fine.ipynb", "print('beside it')")
+    _notebook(src / "02_broken.ipynb", "1 / 0")
+    _notebook(src / "03_later.ipynb", "print('not started')")
+    out = tmp_path / "out"
+    code = report.main(["--quick", "--no-train", "--jobs", "2", "--notebooks", str(src),
+                        "--out", str(out)])
+    assert code == 1
+    # 01 and 02 ran beside the slow 00, which finished; after 02 failed nothing new started
+    assert "slow one ran" in (out / "00_slow.html").read_text()
+    assert "beside it" in (out / "01_fine.html").read_text()
+    assert "02_broken.ipynb, cell 2" in capsys.readouterr().err
+    assert not (out / "03_later.html").exists()
+    index = (out / "index.html").read_text()
+    assert "2 of 4 pages are missing or incomplete: 02_broken.ipynb, 03_later.ipynb" in index
 
 
 def test_a_dying_kernel_is_a_failure_that_names_the_cell(tmp_path, capsys):
