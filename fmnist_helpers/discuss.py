@@ -93,7 +93,18 @@ def mode_line(quick: bool | None = None) -> str:
     return (
         f"**Full settings**: all {_n(n_train)} training and {_n(n_test)} test images, the "
         "study's number of epochs. Finished runs are loaded from the cache in `results/full/`."
+        + _kernels_note()
     )
+
+
+def _kernels_note() -> str:
+    """Which CPU arithmetic trained the runs, when they train on the CPU."""
+    if settings().device.type != "cpu":
+        return ""
+    from . import arithmetic
+
+    return (f" On the CPU: {arithmetic.describe()}, so that x86 machines with AVX2 give the "
+            "same numbers (README, \"Reproducibility\").")
 
 
 def describe_data(data: FashionMNIST) -> str:

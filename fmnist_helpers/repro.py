@@ -8,7 +8,7 @@ On the CPU, PyTorch picks its kernels by the instruction set the processor offer
 conditional bitwise reproducibility). Two CPUs of different generations can thus add the same
 numbers in another order, and training amplifies the last bit. This trains a few runs of the
 study with fixed seeds on the full data, once per arithmetic setting, each in a fresh process
-with one thread, and prints how far their histories move from the machine's default and what
+with one thread, and prints how far their histories move from this CPU's native choice and what
 each setting costs in time. ``--json`` writes the histories and the CPU's name; ``--compare``
 reads two such files, written on two machines, and says which runs are bit-identical.
 """
@@ -24,13 +24,16 @@ import sys
 import time
 from pathlib import Path
 
-# name -> environment; "default" is what the report uses today
+from .arithmetic import PINS, has_avx2
+
+# name -> environment; "avx2" is what the report uses (fmnist_helpers.arithmetic), "native"
+# each library's own choice for this CPU, "baseline" the plainest kernels of both
 SETTINGS: dict[str, dict[str, str]] = {
-    "default": {},
-    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2"},
+    "native": {"FMNIST_CPU_KERNELS": "native"},
+    "avx2": dict(PINS),
     "baseline": {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"},
 }
-RUNS = (("deeper", 0), ("deeper", 1), ("shallow", 0), ("batch_norm", 0))
+RUNS = (("deeper", 0), ("deeper", 1), ("shallow", 0), ("batch_norm", 0), ("dropout", 0))
 COLUMNS = ("train_loss", "test_loss", "test_acc")
 
 
@@ -44,13 +47,25 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def child(epochs: int) -> dict:
-    """Train :data:`RUNS` for ``epochs`` on the CPU in this process; their histories and time."""
+SMALL = (1_000, 500)  # --small: images per class, train and test (a stratified subset)
+
+
+def child(epochs: int, small: bool = False) -> dict:
+    """Train :data:`RUNS` for ``epochs`` on the CPU in this process; their histories and time.
+
+    ``small``: on a stratified subset (:data:`SMALL`), fast enough to run under an emulated
+    CPU (``qemu-x86_64 -cpu Haswell``), where training is some 20 times slower.
+    """
+    from .data import FashionMNIST, stratified_indices
     from .engine import train_stack
     from .runs import get_data, member_for, shape_of
     from .study import get_experiment
 
     data = get_data(False)
+    if small:
+        train, test = (part.take(stratified_indices(part.labels, n))
+                       for part, n in zip((data.train, data.test), SMALL, strict=True))
+        data = FashionMNIST(train, test, data.source + f" (stratified {SMALL} per class)")
     out, start = {}, time.perf_counter()
     for name, seed in RUNS:
         e = get_experiment(name).replace(epochs=epochs)
@@ -62,18 +77,23 @@ def child(epochs: int) -> dict:
             "capability": torch.backends.cpu.get_cpu_capability()}
 
 
-def measure(epochs: int) -> dict:
+def measure(epochs: int, small: bool = False) -> dict:
     """Every setting of :data:`SETTINGS`, each in a fresh process with its environment."""
     results = {}
+    clean = {k: v for k, v in os.environ.items() if k not in PINS}  # this process's pins out
     for name, env in SETTINGS.items():
-        print(f"  {name} ({' '.join(f'{k}={v}' for k, v in env.items()) or 'as is'}) ...",
-              flush=True)
+        if name == "avx2" and not has_avx2():
+            print(f"  {name}: skipped, this CPU has no AVX2 (its kernels would crash here)")
+            continue
+        print(f"  {name} ({' '.join(f'{k}={v}' for k, v in env.items())}) ...", flush=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "fmnist_helpers.repro", "--child", "--epochs", str(epochs)],
-            env={**os.environ, **env, "FMNIST_PROGRESS": "0"}, capture_output=True, text=True,
+            [sys.executable, "-m", "fmnist_helpers.repro", "--child", "--epochs", str(epochs)]
+            + ["--small"] * small,
+            env={**clean, **env, "FMNIST_PROGRESS": "0"}, capture_output=True, text=True,
             check=True)
         results[name] = json.loads(proc.stdout.splitlines()[-1])
     return {"cpu": cpu_name(), "python": platform.python_version(), "epochs": epochs,
+            "small": small,
             "torch": __import__("torch").__version__, "settings": results}
 
 
@@ -84,13 +104,14 @@ def largest_difference(a: dict, b: dict) -> float:
 
 
 def report_one(found: dict) -> None:
-    base = found["settings"]["default"]
-    print(f"{found['cpu']}, torch {found['torch']}, {found['epochs']} epochs per run")
+    base = found["settings"]["native"]
+    subset = ", small subset" if found.get("small") else ""
+    print(f"{found['cpu']}, torch {found['torch']}, {found['epochs']} epochs per run{subset}")
     for name, r in found["settings"].items():
         diff = largest_difference(base["histories"], r["histories"])
         print(f"  {name:9s} kernels {r['capability']:8s} {r['seconds']:6.1f} s "
-              f"({r['seconds'] / base['seconds']:.2f}x default)  largest difference from "
-              f"default: {diff:.3g}" + ("  (bit-identical)" if diff == 0 else ""))
+              f"({r['seconds'] / base['seconds']:.2f}x native)  largest difference from "
+              f"native: {diff:.3g}" + ("  (bit-identical)" if diff == 0 else ""))
 
 
 def compare(a: dict, b: dict) -> None:
@@ -111,17 +132,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the histories to this file")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"))
+    parser.add_argument("--small", action="store_true",
+                        help=f"train on {SMALL[0]:,} / {SMALL[1]:,} images per class (train / "
+                             "test), e.g. under an emulated CPU")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
         parser.error(f"--epochs must be 1 or more, got {args.epochs}")
     if args.child:
-        print(json.dumps(child(args.epochs)))
+        print(json.dumps(child(args.epochs, args.small)))
         return
     if args.compare:
         compare(*(json.loads(p.read_text()) for p in args.compare))
         return
-    found = measure(args.epochs)
+    found = measure(args.epochs, args.small)
     report_one(found)
     if args.json:
         args.json.write_text(json.dumps(found))

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import arithmetic
 from .data import N_CLASSES, FashionMNIST, load_fashion_mnist, stratified_indices
 from .engine import EarlyStopping, History, Member, Shape, Snapshot, Trained, train_stack
 from .settings import Settings, settings
@@ -190,7 +191,7 @@ def versions() -> dict:
     import torchvision
 
     return {"torch": torch.__version__, "torchvision": torchvision.__version__,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "cpu_kernels": arithmetic.describe()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +250,8 @@ def cache_path(experiment: Experiment, seed: int, quick: bool, device: str) -> P
     """Where a run is cached: keyed by everything that changes its numbers."""
     key = {"experiment": experiment.numbers_key(), "seed": seed, "quick": quick,
            "device": device, "torch": torch.__version__, "cache_version": CACHE_VERSION}
+    if device == "cpu":  # another choice of kernels gives other numbers (arithmetic.py)
+        key["cpu_kernels"] = arithmetic.describe()
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return results_dir(quick) / f"{experiment.name}-seed{seed}-{digest}.json"
 

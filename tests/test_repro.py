@@ -31,3 +31,11 @@ def test_compare_prints_identity_per_setting(capsys):
 def test_epochs_must_be_positive():
     with pytest.raises(SystemExit):
         repro.main(["--epochs", "0"])
+
+
+def test_a_small_run_trains_every_probe_on_real_data():
+    found = repro.child(epochs=1, small=True)
+    assert set(found["histories"]) == {f"{name}/{seed}" for name, seed in repro.RUNS}
+    for history in found["histories"].values():
+        assert len(history["test_acc"]) == 1 and 0.0 < history["test_acc"][0] <= 1.0
+    assert found["capability"] in {"DEFAULT", "AVX2", "AVX512"}
