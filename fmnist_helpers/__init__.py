@@ -1,6 +1,5 @@
 """Helpers for the Fashion-MNIST MLP report: data, models, one training engine, runs, plots."""
 
-from . import arithmetic  # noqa: F401  first: pins the CPU kernels before torch computes
 from .data import CLASSES, DataError, FashionMNIST, Split, load_fashion_mnist
 from .engine import EarlyStopping, History, Member, Shape, pick_device, train_stack
 from .models import build_mlp, count_parameters

@@ -101,10 +101,10 @@ def _kernels_note() -> str:
     """Which CPU arithmetic trained the runs, when they train on the CPU."""
     if settings().device.type != "cpu":
         return ""
-    from . import arithmetic
+    from .runs import cpu_kernels
 
-    return (f" On the CPU: {arithmetic.describe()}, so that x86 machines with AVX2 give the "
-            "same numbers (README, \"Reproducibility\").")
+    return (f" Trained on the CPU with {cpu_kernels()}; a CPU of another kind may give other "
+            "digits, not other conclusions (README, \"Reproducibility\").")
 
 
 def describe_data(data: FashionMNIST) -> str:

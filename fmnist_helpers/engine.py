@@ -14,8 +14,11 @@ matrix product. A model that finishes, stops early or diverges leaves the stack;
 own: its slice of batched products, its columns of a product shared with the models that see
 the same images (the same seed), elementwise operations, reductions over its own batch. On the
 CPU the engine computes with one thread: there, MKL gives a column of a product the same value
-whatever the width of the product or the batch around it (measured with torch 2.14.1), while
-with several threads it splits one product differently from a batch of them. One thread also
+whatever the width of the product or the batch around it (measured with torch 2.14.1 on an
+AVX-512 CPU), while with several threads it splits one product differently from a batch of
+them. MKL's AVX2 code path does not keep a column's value when the product widens (measured
+here with ``MKL_CBWR=AVX2`` or ``MKL_ENABLE_INSTRUCTIONS=AVX2``), so on a CPU without AVX-512
+a run's test numbers can depend on its stack-mates. One thread also
 keeps the numbers independent of the machine's core count; the run store gets its parallelism
 from whole stacks trained in separate processes instead.
 
@@ -377,7 +380,7 @@ class Stack:
         NumPy's PCG64, not ``torch.bernoulli_``: on the CPU, torch draws its masks with MKL on
         Intel processors and with its own generator on others, so the same seed gave other
         masks on an AMD machine; PCG64 is integer arithmetic, the same everywhere, and one
-        call per model and layer costs a tenth of a ``bernoulli_`` call at these sizes.
+        call per model and layer costs a third of a ``bernoulli_`` call at these sizes.
         """
         draws = np.zeros(x.shape, np.float32)  # p = 0: every unit kept, nothing drawn
         for k, (m, rng) in enumerate(zip(self.members, self.dropout_rngs, strict=True)):

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import arithmetic
 from .data import N_CLASSES, FashionMNIST, load_fashion_mnist, stratified_indices
 from .engine import EarlyStopping, History, Member, Shape, Snapshot, Trained, train_stack
 from .settings import Settings, settings
@@ -191,7 +190,15 @@ def versions() -> dict:
     import torchvision
 
     return {"torch": torch.__version__, "torchvision": torchvision.__version__,
-            "python": platform.python_version(), "cpu_kernels": arithmetic.describe()}
+            "python": platform.python_version(), "cpu_kernels": cpu_kernels()}
+
+
+def cpu_kernels() -> str:
+    """The CPU arithmetic in force, e.g. ``"AVX512 kernels, MKL_CBWR=unset"``: PyTorch picks its
+    kernels by what the processor offers (or ``ATEN_CPU_CAPABILITY``), MKL its code path (or
+    ``MKL_CBWR``), and each choice adds in another order."""
+    return (f"{torch.backends.cpu.get_cpu_capability()} kernels, "
+            f"MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,8 +257,8 @@ def cache_path(experiment: Experiment, seed: int, quick: bool, device: str) -> P
     """Where a run is cached: keyed by everything that changes its numbers."""
     key = {"experiment": experiment.numbers_key(), "seed": seed, "quick": quick,
            "device": device, "torch": torch.__version__, "cache_version": CACHE_VERSION}
-    if device == "cpu":  # another choice of kernels gives other numbers (arithmetic.py)
-        key["cpu_kernels"] = arithmetic.describe()
+    if device == "cpu":  # other kernels give other numbers (README, "Reproducibility")
+        key["cpu_kernels"] = cpu_kernels()
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return results_dir(quick) / f"{experiment.name}-seed{seed}-{digest}.json"
 
