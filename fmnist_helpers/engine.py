@@ -377,10 +377,9 @@ class Stack:
         """Inverted dropout's ``mask / (1 - p)``: a model keeps a unit where a uniform draw
         from its own generator falls below ``1 - p``.
 
-        NumPy's PCG64, not ``torch.bernoulli_``: on the CPU, torch draws its masks with MKL on
-        Intel processors and with its own generator on others, so the same seed gave other
-        masks on an AMD machine; PCG64 is integer arithmetic, the same everywhere, and one
-        call per model and layer costs a third of a ``bernoulli_`` call at these sizes.
+        NumPy's PCG64, not ``torch.bernoulli_``: one call per model and layer costs a third of
+        a ``bernoulli_`` call at these sizes, and PCG64 is integer arithmetic, the same masks
+        on every machine.
         """
         draws = np.zeros(x.shape, np.float32)  # p = 0: every unit kept, nothing drawn
         for k, (m, rng) in enumerate(zip(self.members, self.dropout_rngs, strict=True)):
