@@ -1,6 +1,7 @@
 """Do the same seeds give the same numbers under other arithmetic? Measure it.
 
     python -m fmnist_helpers.repro [--epochs 3] [--json here.json]
+    python -m fmnist_helpers.repro --small --launcher "qemu-x86_64 -cpu Haswell" --json hsw.json
     python -m fmnist_helpers.repro --compare machine_a.json machine_b.json
 
 On the CPU, PyTorch picks its kernels by the instruction set the processor offers
@@ -10,7 +11,10 @@ numbers in another order, and training amplifies the last bit. This trains a few
 study with fixed seeds on the full data, once per arithmetic setting, each in a fresh process
 with one thread, and prints how far their histories move from this CPU's native choice and what
 each setting costs in time. ``--json`` writes the histories and the CPU's name; ``--compare``
-reads two such files, written on two machines, and says which runs are bit-identical.
+reads two such files, written on two machines, and says which runs are bit-identical. With no
+second machine at hand, ``--launcher`` trains under an emulated CPU (QEMU's user mode, Debian
+package ``qemu-user``): another instruction set and vendor as PyTorch and MKL see them, some 20
+times slower, hence ``--small``, a stratified subset.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -35,18 +40,6 @@ SETTINGS: dict[str, dict[str, str]] = {
 }
 RUNS = (("deeper", 0), ("deeper", 1), ("shallow", 0), ("batch_norm", 0), ("dropout", 0))
 COLUMNS = ("train_loss", "test_loss", "test_acc")
-
-
-def has_avx2() -> bool:
-    """Whether this CPU offers AVX2 (from Linux's /proc/cpuinfo; False where unknown): PyTorch
-    does not check ``ATEN_CPU_CAPABILITY=avx2`` and crashes without it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return "avx2" in line.split(":", 1)[1].split()
-    except OSError:
-        pass
-    return False
 
 
 def cpu_name() -> str:
@@ -68,11 +61,15 @@ def child(epochs: int, small: bool = False) -> dict:
     ``small``: on a stratified subset (:data:`SMALL`), fast enough to run under an emulated
     CPU (``qemu-x86_64 -cpu Haswell``), where training is some 20 times slower.
     """
+    import torch
+
     from .data import FashionMNIST, stratified_indices
     from .engine import train_stack
     from .runs import get_data, member_for, shape_of
     from .study import get_experiment
 
+    if os.environ.get("ATEN_CPU_CAPABILITY") == "avx2" and not torch.cpu._is_avx2_supported():
+        return {"skipped": "this CPU has no AVX2 (PyTorch's AVX2 kernels would crash here)"}
     data = get_data(False)
     if small:
         train, test = (part.take(stratified_indices(part.labels, n))
@@ -83,30 +80,33 @@ def child(epochs: int, small: bool = False) -> dict:
         e = get_experiment(name).replace(epochs=epochs)
         (trained,) = train_stack(shape_of(e), [member_for(e, seed, data)], data, device="cpu")
         out[f"{name}/{seed}"] = {c: trained.history[c] for c in COLUMNS}
-    import torch
-
     return {"seconds": time.perf_counter() - start, "histories": out,
             "capability": torch.backends.cpu.get_cpu_capability()}
 
 
-def measure(epochs: int, small: bool = False) -> dict:
-    """Every setting of :data:`SETTINGS`, each in a fresh process with its environment."""
+def measure(epochs: int, small: bool = False, launcher: str = "") -> dict:
+    """Every setting of :data:`SETTINGS`, each in a fresh process with its environment.
+
+    ``launcher`` prefixes the child's command, e.g. ``"qemu-x86_64 -cpu Haswell"`` to train on
+    an emulated CPU (qemu's user mode does not follow a program into the processes it starts).
+    """
     results = {}
     clean = {k: v for k, v in os.environ.items() if k not in PINS}  # "native": none set
     for name, env in SETTINGS.items():
-        if name == "avx2" and not has_avx2():
-            print(f"  {name}: skipped, this CPU has no AVX2 (its kernels would crash here)")
-            continue
         print(f"  {name} ({' '.join(f'{k}={v}' for k, v in env.items()) or 'as is'}) ...",
               flush=True)
         proc = subprocess.run(
-            [sys.executable, "-m", "fmnist_helpers.repro", "--child", "--epochs", str(epochs)]
-            + ["--small"] * small,
+            [*shlex.split(launcher), sys.executable, "-m", "fmnist_helpers.repro", "--child",
+             "--epochs", str(epochs)] + ["--small"] * small,
             env={**clean, **env, "FMNIST_PROGRESS": "0"}, capture_output=True, text=True,
             check=True)
-        results[name] = json.loads(proc.stdout.splitlines()[-1])
-    return {"cpu": cpu_name(), "python": platform.python_version(), "epochs": epochs,
-            "small": small,
+        found = json.loads(proc.stdout.splitlines()[-1])
+        if "skipped" in found:
+            print(f"  {name}: skipped, {found['skipped']}")
+        else:
+            results[name] = found
+    cpu = cpu_name() + (f", under {launcher}" if launcher else "")
+    return {"cpu": cpu, "python": platform.python_version(), "epochs": epochs, "small": small,
             "torch": __import__("torch").__version__, "settings": results}
 
 
@@ -117,7 +117,7 @@ def largest_difference(a: dict, b: dict) -> float:
 
 
 def report_one(found: dict) -> None:
-    base = found["settings"]["native"]
+    base = found["settings"]["native"]  # always there: it needs nothing of the CPU
     subset = ", small subset" if found.get("small") else ""
     print(f"{found['cpu']}, torch {found['torch']}, {found['epochs']} epochs per run{subset}")
     for name, r in found["settings"].items():
@@ -148,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--small", action="store_true",
                         help=f"train on {SMALL[0]:,} / {SMALL[1]:,} images per class (train / "
                              "test), e.g. under an emulated CPU")
+    parser.add_argument("--launcher", default="", metavar="CMD",
+                        help='prefix for the training processes, e.g. "qemu-x86_64 -cpu Haswell" '
+                             "(an emulated CPU; use with --small)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1:
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.compare:
         compare(*(json.loads(p.read_text()) for p in args.compare))
         return
-    found = measure(args.epochs, args.small)
+    found = measure(args.epochs, args.small, args.launcher)
     report_one(found)
     if args.json:
         args.json.write_text(json.dumps(found))
