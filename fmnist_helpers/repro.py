@@ -13,7 +13,7 @@ with one thread, and prints how far their histories move from this CPU's native 
 each setting costs in time. ``--json`` writes the histories and the CPU's name; ``--compare``
 reads two such files, written on two machines, and says which runs are bit-identical. With no
 second machine at hand, ``--launcher`` trains under an emulated CPU (QEMU's user mode, Debian
-package ``qemu-user``): another instruction set and vendor as PyTorch and MKL see them, some 20
+package ``qemu-user``): another instruction set and vendor as PyTorch and MKL see them, some 35
 times slower, hence ``--small``, a stratified subset.
 """
 
@@ -59,7 +59,7 @@ def child(epochs: int, small: bool = False) -> dict:
     """Train :data:`RUNS` for ``epochs`` on the CPU in this process; their histories and time.
 
     ``small``: on a stratified subset (:data:`SMALL`), fast enough to run under an emulated
-    CPU (``qemu-x86_64 -cpu Haswell``), where training is some 20 times slower.
+    CPU (``qemu-x86_64 -cpu Haswell``), where training is some 35 times slower (measured).
     """
     import torch
 
