@@ -287,14 +287,18 @@ class Stack:
             values = [float(getattr(m, name)) for m in self.members]
             return torch.tensor(values, device=self.device).view(-1, 1, 1)
 
-        self.lr, self.l1, self.l2, self.l2_first = (column(n) for n in ("lr", "l1", "l2",
-                                                                         "l2_first"))
+        self.lr = column("lr")
         self.minus_lr = -self.lr
+        # the penalties' strengths for the penalised members only, at their positions
+        rows = [k for k, m in enumerate(self.members) if m.penalised]
+        self.penalised = torch.tensor(rows, dtype=torch.long, device=self.device)
+        self.l1, self.l2, self.l2_first = (column(n)[self.penalised] for n in ("l1", "l2",
+                                                                              "l2_first"))
         self._grad_first = torch.empty_like(self.params[self.first])
+        self._buffers: dict[str, tuple[torch.Tensor, ...]] = {}  # see _penalty_buffers
         self.images = torch.empty(0, device=self.device)  # the batch buffer of gather()
         self.keep_p = 1.0 - column("dropout")
         self.any_dropout = any(m.dropout > 0 for m in self.members)
-        self.any_penalty = any(m.penalised for m in self.members)
         # runs of consecutive models that see the same batches: same seed, same training rows
         self.groups, start = [], 0
         for k in range(1, len(self.members) + 1):
@@ -438,17 +442,36 @@ class Stack:
         return grad
 
     def sgd_step(self, grads: dict[str, torch.Tensor]) -> None:
-        """Plain SGD, ``w -= lr * (grad + penalty grad)``, each model with its own lr."""
-        if self.any_penalty:  # d/dW of l1 sum|W| + l2 sum W^2 (+ l2_first on layer one)
+        """Plain SGD, ``w -= lr * (grad + penalty grad)``, each model with its own lr.
+
+        The penalty's gradient is computed for the penalised models' slices only (on the
+        others it is zero, and computing it there took 40% of a step in a mixed stack).
+        """
+        rows = self.penalised
+        if len(rows):  # d/dW of l1 sum|W| + l2 sum W^2 (+ l2_first on layer one)
             for n, i in enumerate(self.linear):
                 name = f"{i}.weight"
-                w = self.params[name]
+                axis = 1 if name == self.first else 0  # the models' axis
+                w, penalty = self._penalty_buffers(name, axis, len(rows))
+                torch.index_select(self.params[name], axis, rows, out=w)
                 l1 = self._per_model(self.l1, name)
                 l2 = self._per_model(self.l2 + self.l2_first if n == 0 else self.l2, name)
-                grads[name] = grads[name] + (l1 * w.sign() + 2 * l2 * w)
+                torch.sign(w, out=penalty).mul_(l1).add_(w.mul_(2 * l2))  # l1 sign(w) + 2 l2 w
+                grads[name].index_add_(axis, rows, penalty)
         # w + grad * (-lr), one kernel for every stack whatever its mates' learning rates
         torch._foreach_addcmul_(list(self.params.values()), [grads[n] for n in self.params],
                                 [self._per_model(self.minus_lr, n) for n in self.params])
+
+    def _penalty_buffers(self, name: str, axis: int, k: int) -> tuple[torch.Tensor, ...]:
+        """Two buffers shaped as the penalised models' slice of ``name``, kept from step to
+        step (fresh ones cost more than the arithmetic, see :meth:`_first_layer_gradient`)."""
+        shape = list(self.params[name].shape)
+        shape[axis] = k
+        kept = self._buffers.get(name)
+        if kept is None or list(kept[0].shape) != shape:
+            kept = self._buffers[name] = (self.params[name].new_empty(shape),
+                                          self.params[name].new_empty(shape))
+        return kept
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor,

@@ -187,9 +187,9 @@ def get_data(quick: bool) -> FashionMNIST:
 
 
 def versions() -> dict:
-    import torchvision
+    from importlib.metadata import version  # importing torchvision itself takes seconds
 
-    return {"torch": torch.__version__, "torchvision": torchvision.__version__,
+    return {"torch": torch.__version__, "torchvision": version("torchvision"),
             "python": platform.python_version(), "cpu_kernels": cpu_kernels()}
 
 
