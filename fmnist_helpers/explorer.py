@@ -40,11 +40,11 @@ class Grid:
                 and batch_norm in self.batch_norms)
 
 
-# Full settings: 24 points x 2 seeds, 10 epochs each; 5 points are experiments the sections
-# train anyway (4 study models, a reading), so 38 runs are the grid's own: 172 s on the 2-core
-# machine (README, "The explorer"). Width 100
-# would double that (one epoch of a stack of 6 at depth 8: 14 s against 8 s at width 50) and
-# break the budget of 3 minutes. Quick mode: 8 points on the quick subset.
+# Full settings: 36 points x 2 seeds, 10 epochs each; 5 points are experiments the sections
+# train anyway (4 study models, a reading), so 62 runs are the grid's own (their cost on the
+# 2-core machine: README, "The explorer"). Width 100 would about double it (one epoch of a
+# stack of 6 at depth 8: 14 s against 8 s at width 50). Quick mode: 8 points on the quick
+# subset.
 GRID = Grid(depths=(2, 3, 4, 8), widths=(10, 25, 50), dropouts=(0.0, 0.2, 0.5))
 QUICK_GRID = Grid(depths=(3, 8), widths=(10, 50), dropouts=(0.0, 0.2))
 

@@ -2,17 +2,17 @@
 
     python -m fmnist_helpers.report [--quick] [--out DIR] [--update-notebooks] [--only 00 08]
 
-First every run that the notebooks read (all experiments, readings and controls, every seed) is
-trained in one plan by :func:`fmnist_helpers.runs.train_runs`, one progress bar over all of
-them; runs already in the cache are loaded. Then each notebook in ``notebooks/``
-(``NN_name.ipynb``, in order, two at a time on a machine with two cores: ``--jobs``) runs in a
-fresh kernel on this Python interpreter. Right after it finishes, its executed copy goes to
-``OUT/notebooks/`` and a self-contained HTML page (images embedded, widgets drawn from their
-saved state, nothing fetched from the network) to ``OUT/``, so a later failure loses nothing.
-Then ``OUT/index.html`` gets the summary table from the results cache and links to every page.
-``--quick`` runs the kernels with ``FMNIST_QUICK=1`` and writes to ``report-quick/``;
-``--update-notebooks`` writes the executed outputs, stripped of volatile metadata, back into
-``notebooks/`` (the committed outputs).
+First every run that the notebooks read (all experiments, readings and controls, every seed, and
+the explorer's grid) is trained in one plan by :func:`fmnist_helpers.runs.train_runs`, one
+progress bar over all of them; runs already in the cache are loaded. Then each notebook in
+``notebooks/`` (``NN_name.ipynb``, in order, two at a time on a machine with two cores:
+``--jobs``) runs in a fresh kernel on this Python interpreter. Right after it finishes, its
+executed copy goes to ``OUT/notebooks/`` and a self-contained HTML page (images embedded,
+widgets drawn from their saved state, nothing fetched from the network) to ``OUT/``, so a later
+failure loses nothing. Then ``OUT/index.html`` gets the summary table from the results cache and
+links to every page. ``--quick`` runs the kernels with ``FMNIST_QUICK=1`` and writes to
+``report-quick/``; ``--update-notebooks`` writes the executed outputs, stripped of volatile
+metadata, back into ``notebooks/`` (the committed outputs).
 """
 
 from __future__ import annotations
@@ -419,22 +419,22 @@ on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 
 def train_everything(quick: bool) -> None:
     """Train (or load) every run the notebooks read before any notebook runs: the study's
-    models, readings and controls in one plan, then the explorer's grid in another.
+    models, readings and controls, and the explorer's grid, in one plan (:func:`runs.plan`).
 
-    Two plans, not one: measured from an empty cache on the 2-core machine, the study then the
-    grid took 573 + 281 s, both in one plan 1,136 s (its bigger mixed stacks balance worse).
+    One plan, so the worker that finishes first goes on with the grid while the other ends the
+    study, and the grid's points that share a shape with the study's models join their stacks.
     """
-    from .explorer import grid_results
-    from .runs import study_results
+    from .explorer import grid_runs
+    from .runs import train_runs
+    from .settings import settings
     from .study import CONTROLS, READINGS, STUDY
 
+    config = settings(quick)
+    study = [(name, seed) for name in [*STUDY, *READINGS, *CONTROLS] for seed in config.seeds]
     start = time.perf_counter()
-    results = study_results([*STUDY, *READINGS, *CONTROLS], quick=quick)
-    print(f"{len(results)} runs ready in {time.perf_counter() - start:.0f} s", flush=True)
-    start = time.perf_counter()  # the explorer's grid: its study models are loaded above
-    grid = grid_results(quick)
-    print(f"explorer grid: {len(grid)} runs ready in {time.perf_counter() - start:.0f} s",
-          flush=True)
+    results = train_runs(study + grid_runs(quick), config)
+    print(f"{len(results)} runs ready (the study's {len(study)}, the explorer's grid "
+          f"{len(results) - len(study)}) in {time.perf_counter() - start:.0f} s", flush=True)
 
 
 def run_report(

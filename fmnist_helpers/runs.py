@@ -37,7 +37,8 @@ CACHE_VERSION = 3  # bump when a change to the code changes the numbers (3: drop
 ARTIFACTS_VERSION = 1  # bump when the layout of the .npz beside each entry changes
 VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
 MAX_STACK = 96  # models per stack: evaluation holds MAX_STACK x 1,000 images (300 MB) at once
-SPLIT_FROM = 10  # with worker processes, groups of this many models or more are shared out
+MAX_UNITS = 800  # first-layer units per stack (K x width): past it, a step costs more per model
+STOP_GUESS = 15  # planning only: the epochs an early-stopping run is expected to train (7-35)
 
 
 class Artifacts:
@@ -383,11 +384,17 @@ class Trajectory:
 def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK, parts: int = 1
          ) -> list[list[Trajectory]]:
     """Group runs into trajectories (:class:`Trajectory`), and those into stacks of one shape
-    and training-set size, ``max_stack`` at most, the longest first.
+    and training-set size, ``max_stack`` models and :data:`MAX_UNITS` first-layer units at
+    most, the costliest first (:func:`cost`). Past some 800 units, the first layer's weights
+    and gradient (784 x units floats each) outgrow the core's 2 MB cache: measured on the
+    2-core machine, a step of a wide stack cost 380 us per model with 10 or 15 models and
+    405 us with 25 (shallow networks: 142-175 us with 26 to 65 models, the 65 still below).
 
-    With ``parts`` > 1 (worker processes), a big group is cut into that many stacks, whole
+    Worker processes take the stacks in that order as they free up, so the long ones start
+    first and the short ones fill the gaps at the end. With ``parts`` > 1 (workers), a stack
+    that would cost more than a worker's fair share of the whole is cut into ``parts``, whole
     seeds each (a seed's models share their first-layer products), so that the workers finish
-    together rather than one waiting for the other's long stack.
+    together; otherwise a stack is kept whole, which costs less than two halves.
     """
     trajectories: dict[tuple, list[Experiment]] = {}
     seeds: dict[tuple, int] = {}
@@ -399,21 +406,37 @@ def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK, par
     for key, experiments in trajectories.items():
         shape = (shape_of(experiments[0]), experiments[0].early_stopping == "validation")
         groups.setdefault(shape, []).append(Trajectory(seeds[key], experiments))
-    stacks = []
-    for group in groups.values():
-        seeds = sorted({t.seed for t in group})
-        cuts = max(-(-len(group) // max_stack), parts if len(group) >= SPLIT_FROM else 1)
-        for part in range(min(cuts, len(seeds))):
-            chosen = set(seeds[part::min(cuts, len(seeds))])
-            stacks.append([t for t in group if t.seed in chosen])
-    return sorted(stacks, key=_cost, reverse=True)
+    stacks = [piece for group in groups.values()
+              for piece in _cut(group, max(-(-len(group) // max_stack),
+                                           -(-len(group) * shape_of(group[0].runs[0]).hidden
+                                             // MAX_UNITS)))]
+    fair_share = sum(map(cost, stacks)) / parts
+    if parts > 1:
+        stacks = [piece for stack in stacks
+                  for piece in (_cut(stack, parts) if cost(stack) > fair_share else [stack])]
+    return sorted(stacks, key=cost, reverse=True)
 
 
-def _cost(stack: list[Trajectory]) -> float:
-    """Rough seconds to train a stack on one core, for ordering: a floor per epoch
-    (the per-batch overhead) plus a share per model that grows with its parameters."""
-    per_model = 0.1 + 7e-6 * shape_of(stack[0].runs[0]).n_params()
-    return 1.1 * max(t.epochs for t in stack) + per_model * sum(t.epochs for t in stack)
+def _cut(group: list[Trajectory], pieces: int) -> list[list[Trajectory]]:
+    """``group`` cut into ``pieces`` stacks (fewer if it has fewer seeds), whole seeds each."""
+    seeds = sorted({t.seed for t in group})
+    pieces = min(pieces, len(seeds))
+    return [[t for t in group if t.seed in seeds[part::pieces]] for part in range(pieces)]
+
+
+def cost(stack: list[Trajectory]) -> float:
+    """Rough seconds to train a stack on one core of the 2-core machine, for planning.
+
+    Fitted to the 22 stacks of a full report timed one by one (within 15% for all but the
+    smallest): per epoch, a share per layer (four times more with batch norm), the per-batch
+    overhead; per model and epoch, a share per layer and one per parameter. An early-stopping
+    run counts as :data:`STOP_GUESS` epochs, its cap being far above what runs train.
+    """
+    shape = shape_of(stack[0].runs[0])
+    epochs = [max(min(e.epochs, STOP_GUESS) if e.early_stopping else e.epochs for e in t.runs)
+              for t in stack]
+    return (max(epochs) * shape.n_linear * (0.19 + 0.66 * shape.batch_norm)
+            + sum(epochs) * (0.063 * shape.n_linear + 1.8e-5 * shape.n_params()))
 
 
 class _Progress:

@@ -142,6 +142,26 @@ def test_same_seed_same_numbers_other_seed_others(quick_data):
     assert run(3) != run(4)
 
 
+def test_dropout_masks_drawn_ahead_are_those_drawn_step_by_step(quick_data, monkeypatch):
+    """The engine draws many steps' dropout masks at once; drawn one step at a time (a chunk
+    of one byte), every number is the same, the epoch's short last batch included."""
+    from fmnist_helpers import engine
+
+    def train():
+        members = [Member(s, epochs=2, dropout=p) for s in (0, 1) for p in (0.0, 0.2, 0.5)]
+        return train_stack(Shape(4, 10, True), members, quick_data)
+
+    assert len(quick_data.train) % 32  # a short last batch
+    ahead = train()
+    monkeypatch.setattr(engine, "MASK_CHUNK", 1)
+    one_by_one = train()
+    for a, b in zip(ahead, one_by_one, strict=True):
+        assert a.history.rows == b.history.rows
+        for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values(),
+                        strict=True):
+            assert torch.equal(x, y)
+
+
 def test_a_diverging_model_leaves_the_stack_and_the_others_go_on(quick_data):
     calm = Member(0, epochs=2)
     wild = Member(1, lr=1e3, epochs=2, l2=1e3)  # weights grow x2,000,001 a step

@@ -96,6 +96,28 @@ def test_the_planner_stacks_by_shape_and_training_set():
     assert sum(len(s) for s in stacks) <= len(runs) - 40  # shared trainings
 
 
+def test_with_workers_the_planner_cuts_only_a_stack_over_a_workers_share():
+    """One experiment's five seeds are cut between two workers; in the whole report, where no
+    stack costs half of the total, each shape stays one stack (whole stacks cost less)."""
+    from fmnist_helpers.explorer import grid_runs
+
+    alone = plan([(STUDY["wide"], s) for s in range(5)], parts=2)
+    assert sorted(sorted(t.seed for t in stack) for stack in alone) == [[0, 2, 4], [1, 3]]
+    runs = [(e, s) for e in [*STUDY.values(), *READINGS.values()] for s in range(5)]
+    runs += grid_runs(quick=False)
+    stacks = plan(runs, parts=2)
+    kinds = [(ex.shape_of(stack[0].runs[0]), stack[0].validation) for stack in stacks]
+    assert len(kinds) == len(set(kinds))  # not cut
+    costs = [ex.cost(stack) for stack in stacks]
+    assert costs == sorted(costs, reverse=True) and max(costs) < sum(costs) / 2
+    # an early-stopping run is planned at STOP_GUESS epochs, not at its cap of 50
+    stopping = plan([(STUDY["early_stopping_val"], 0)])[0]
+    fixed = plan([(STUDY["early_stopping_val"].replace(early_stopping=None,
+                                                       epochs=ex.STOP_GUESS), 0)])[0]
+    assert ex.cost(stopping) == ex.cost(fixed) < ex.cost(
+        plan([(STUDY["early_stopping_val"].replace(early_stopping=None), 0)])[0])
+
+
 def test_study_results_trains_what_is_missing_in_one_pass_and_caches_each_run(monkeypatch):
     first = run_experiment("dropout", seed=1, quick=True)  # in the cache already
     calls = []
