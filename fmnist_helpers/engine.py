@@ -289,15 +289,12 @@ class Stack:
             values = [float(getattr(m, name)) for m in self.members]
             return torch.tensor(values, device=self.device).view(-1, 1, 1)
 
-        self.lr = column("lr")
+        self.lr, self.l1, self.l2, self.l2_first = (column(n) for n in ("lr", "l1", "l2",
+                                                                         "l2_first"))
         self.minus_lr = -self.lr
-        # the penalties' strengths for the penalised members only, at their positions
-        rows = [k for k, m in enumerate(self.members) if m.penalised]
-        self.penalised = torch.tensor(rows, dtype=torch.long, device=self.device)
-        self.l1, self.l2, self.l2_first = (column(n)[self.penalised] for n in ("l1", "l2",
-                                                                              "l2_first"))
+        self.any_penalty = any(m.penalised for m in self.members)
         self._grad_first = torch.empty_like(self.params[self.first])
-        self._buffers: dict[str, tuple[torch.Tensor, ...]] = {}  # see _penalty_buffers
+        self._buffers: dict[str, tuple[torch.Tensor, ...]] = {}  # the penalty's, see sgd_step
         self.images = torch.empty(0, device=self.device)  # the batch buffer of gather()
         self.keep_p = 1.0 - column("dropout")
         self.any_dropout = any(m.dropout > 0 for m in self.members)
@@ -475,34 +472,25 @@ class Stack:
     def sgd_step(self, grads: dict[str, torch.Tensor]) -> None:
         """Plain SGD, ``w -= lr * (grad + penalty grad)``, each model with its own lr.
 
-        The penalty's gradient is computed for the penalised models' slices only (on the
-        others it is zero, and computing it there took 40% of a step in a mixed stack).
+        The penalty's gradient is written into buffers kept from step to step: fresh tensors
+        the size of the first layer cost more than the arithmetic (see
+        :meth:`_first_layer_gradient`). A model without a penalty adds zero.
         """
-        rows = self.penalised
-        if len(rows):  # d/dW of l1 sum|W| + l2 sum W^2 (+ l2_first on layer one)
+        if self.any_penalty:  # d/dW of l1 sum|W| + l2 sum W^2 (+ l2_first on layer one)
             for n, i in enumerate(self.linear):
                 name = f"{i}.weight"
-                axis = 1 if name == self.first else 0  # the models' axis
-                w, penalty = self._penalty_buffers(name, axis, len(rows))
-                torch.index_select(self.params[name], axis, rows, out=w)
+                w = self.params[name]
+                if name not in self._buffers:
+                    self._buffers[name] = (torch.empty_like(w), torch.empty_like(w))
+                penalty, l2_part = self._buffers[name]
                 l1 = self._per_model(self.l1, name)
                 l2 = self._per_model(self.l2 + self.l2_first if n == 0 else self.l2, name)
-                torch.sign(w, out=penalty).mul_(l1).add_(w.mul_(2 * l2))  # l1 sign(w) + 2 l2 w
-                grads[name].index_add_(axis, rows, penalty)
+                torch.sign(w, out=penalty).mul_(l1)
+                penalty.add_(torch.mul(w, 2 * l2, out=l2_part))  # l1 sign(w) + 2 l2 w
+                grads[name].add_(penalty)
         # w + grad * (-lr), one kernel for every stack whatever its mates' learning rates
         torch._foreach_addcmul_(list(self.params.values()), [grads[n] for n in self.params],
                                 [self._per_model(self.minus_lr, n) for n in self.params])
-
-    def _penalty_buffers(self, name: str, axis: int, k: int) -> tuple[torch.Tensor, ...]:
-        """Two buffers shaped as the penalised models' slice of ``name``, kept from step to
-        step (fresh ones cost more than the arithmetic, see :meth:`_first_layer_gradient`)."""
-        shape = list(self.params[name].shape)
-        shape[axis] = k
-        kept = self._buffers.get(name)
-        if kept is None or list(kept[0].shape) != shape:
-            kept = self._buffers[name] = (self.params[name].new_empty(shape),
-                                          self.params[name].new_empty(shape))
-        return kept
 
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, labels: torch.Tensor,
