@@ -98,7 +98,7 @@ def test_the_planner_stacks_by_shape_and_training_set():
 
 def test_with_workers_the_planner_cuts_only_a_stack_over_a_workers_share():
     """One experiment's five seeds are cut between two workers; in the whole report, where no
-    stack costs half of the total, each shape stays one stack (whole stacks cost less)."""
+    stack costs half of the total, a shape is cut only past MAX_UNITS first-layer units."""
     from fmnist_helpers.explorer import grid_runs
 
     alone = plan([(STUDY["wide"], s) for s in range(5)], parts=2)
@@ -107,7 +107,10 @@ def test_with_workers_the_planner_cuts_only_a_stack_over_a_workers_share():
     runs += grid_runs(quick=False)
     stacks = plan(runs, parts=2)
     kinds = [(ex.shape_of(stack[0].runs[0]), stack[0].validation) for stack in stacks]
-    assert len(kinds) == len(set(kinds))  # not cut
+    for kind in set(kinds):
+        models = sum(len(s) for s, k in zip(stacks, kinds, strict=True) if k == kind)
+        assert kinds.count(kind) == -(-models * kind[0].hidden // ex.MAX_UNITS), kind
+    assert len(kinds) > len(set(kinds))  # the wide shallow networks: 27 x 50 units
     costs = [ex.cost(stack) for stack in stacks]
     assert costs == sorted(costs, reverse=True) and max(costs) < sum(costs) / 2
     # an early-stopping run is planned at STOP_GUESS epochs, not at its cap of 50
