@@ -427,10 +427,11 @@ def _cut(group: list[Trajectory], pieces: int) -> list[list[Trajectory]]:
 def cost(stack: list[Trajectory]) -> float:
     """Rough seconds to train a stack on one core of the 2-core machine, for planning.
 
-    Fitted to the 22 stacks of a full report timed one by one (within 15% for all but the
-    smallest): per epoch, a share per layer (four times more with batch norm), the per-batch
-    overhead; per model and epoch, a share per layer and one per parameter. An early-stopping
-    run counts as :data:`STOP_GUESS` epochs, its cap being far above what runs train.
+    Fitted to the 22 stacks of a full report timed one by one (the five over 100 s within
+    12%, the smaller ones up to half off): per epoch, a share per layer (four times more with
+    batch norm), the per-batch overhead; per model and epoch, a share per layer and one per
+    parameter. An early-stopping run counts as :data:`STOP_GUESS` epochs, its cap being far
+    above what runs train.
     """
     shape = shape_of(stack[0].runs[0])
     epochs = [max(min(e.epochs, STOP_GUESS) if e.early_stopping else e.epochs for e in t.runs)
