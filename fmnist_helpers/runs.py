@@ -33,7 +33,7 @@ from .settings import Settings, settings
 from .study import STUDY, Experiment, get_experiment
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
-CACHE_VERSION = 3  # bump when a change to the code changes the numbers (3: dropout masks)
+CACHE_VERSION = 4  # bump when a change to the code changes the numbers (4: fused SGD update)
 ARTIFACTS_VERSION = 1  # bump when the layout of the .npz beside each entry changes
 VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
 MAX_STACK = 96  # models per stack: evaluation holds MAX_STACK x 1,000 images (300 MB) at once
