@@ -292,8 +292,7 @@ class Stack:
         self.lr, self.l1, self.l2, self.l2_first = (column(n) for n in ("lr", "l1", "l2",
                                                                          "l2_first"))
         self.minus_lr = -self.lr
-        self.any_penalty = any(m.penalised for m in self.members)
-        self._buffers: dict[str, tuple[torch.Tensor, ...]] = {}  # the penalty's, see sgd_step
+        self._penalty = self._penalty_factors() if any(m.penalised for m in self.members) else {}
         self.images = torch.empty(0, device=self.device)  # the batch buffer of gather()
         self.keep_p = 1.0 - column("dropout")
         self.any_dropout = any(m.dropout > 0 for m in self.members)
@@ -306,6 +305,26 @@ class Stack:
 
     def __len__(self) -> int:
         return len(self.members)
+
+    def _penalty_factors(self) -> dict[str, tuple[torch.Tensor, ...]]:
+        """Per weight tensor: the penalty's step as factors, ``w * decay + sign(w) * shrink``
+        (``decay = 1 - 2 lr l2``, ``shrink = -lr l1``), and a buffer for ``sign(w)``.
+
+        The factors are laid out in full along the weight's last two dimensions (one number per
+        unit, not per model): broadcast along the first dimension only, the elementwise kernels
+        run vectorised, 4 to 5 times faster on the first layer than with a factor per model.
+        """
+        factors = {}
+        for n, i in enumerate(self.linear):
+            name = f"{i}.weight"
+            w = self.params[name]
+            l2 = self.l2 + self.l2_first if n == 0 else self.l2
+            shape = (1, *w.shape[1:]) if n == 0 else (w.shape[0], 1, w.shape[2])
+            decay = self._per_model(1 + 2 * l2 * self.minus_lr, name).expand(shape).contiguous()
+            shrink = self._per_model(self.l1 * self.minus_lr, name).expand(shape).contiguous()
+            sign = torch.empty_like(w) if bool((self.l1 > 0).any()) else None
+            factors[name] = (decay, shrink, sign)
+        return factors
 
     def forward(self, x: torch.Tensor, training: bool, tape: list | None = None) -> torch.Tensor:
         """Logits ``(K, B, 10)``, each model on its own slice, of one batch of flat images per
@@ -416,8 +435,8 @@ class Stack:
         for j, (m, rng) in enumerate(zip(self.members, self.dropout_rngs, strict=True)):
             if m.dropout > 0:
                 draws[:, :, j] = rng.random((steps, layers, b, width), dtype=np.float32)
-        keep = self.keep_p
-        masks = (torch.from_numpy(draws).to(self.device) < keep).float().div_(keep)
+        keep = self.keep_p  # in place on the draws: 1.0 where kept, then / keep (5x faster)
+        masks = torch.from_numpy(draws).to(self.device).lt_(keep).div_(keep)
         self._drawn = list(reversed(masks.unbind(0)))
 
     def loss_and_gradients(self, x: torch.Tensor, labels: torch.Tensor
@@ -433,10 +452,16 @@ class Stack:
         """
         tape: list[dict] = []
         logits = self.forward(x, training=True, tape=tape)
-        log_p = torch.log_softmax(logits, 2)
+        # softmax and its log, written out: torch.log_softmax over 10 classes, then exp, took
+        # 2 to 3 times as long at these sizes
+        shifted = logits - logits.amax(2, keepdim=True)
+        exp = shifted.exp()
+        total = exp.sum(2, keepdim=True)
+        log_p = shifted - total.log()
         picked = labels.unsqueeze(2)
         losses = -log_p.gather(2, picked).squeeze(2).mean(1)
-        g = log_p.exp().scatter_add_(2, picked, torch.full_like(picked, -1, dtype=log_p.dtype))
+        g = exp.div_(total).scatter_add_(2, picked, torch.full_like(picked, -1,
+                                                                    dtype=log_p.dtype))
         g = g / labels.shape[1]  # d(mean over the batch) / d(logits): (softmax - one-hot) / B
         grads: dict = {}
         for n in reversed(range(len(self.linear))):
@@ -470,29 +495,21 @@ class Stack:
     def sgd_step(self, grads: dict) -> None:
         """Plain SGD, ``w -= lr * (grad + penalty grad)``, each model with its own lr.
 
-        The first layer's weights take ``x.T @ (g * -lr)`` in one ``addmm_`` per group of
-        models alike, written in place: no gradient tensor, no second pass over the weights
-        (1.1 to 1.2 times faster a step than forming the gradient, measured side by side).
-        The penalty's gradient is written into buffers kept from step to step: fresh tensors
-        the size of the first layer cost more than the arithmetic (the memory is handed back
-        to the system and faulted in again). A model without a penalty adds zero.
+        The penalty's gradient, ``l1 sign(w) + 2 l2 w``, is taken as its own step first,
+        ``w * (1 - 2 lr l2) - lr l1 sign(w)`` in two elementwise passes (see
+        :meth:`_penalty_factors`); a model without a penalty multiplies by one and adds zero.
+        Then the data's step: the first layer's weights take ``x.T @ (g * -lr)`` in one
+        ``addmm_`` per group of models alike, written in place (no gradient tensor, no second
+        pass over the weights); the rest ``grad * -lr`` in one kernel.
         """
+        for name, (decay, shrink, sign) in self._penalty.items():  # both from w before the step
+            w = self.params[name]
+            if sign is None:  # no L1 in the stack
+                w.mul_(decay)
+            else:
+                torch.sign(w, out=sign)
+                w.mul_(decay).addcmul_(sign, shrink)
         w_first = self.params[self.first]
-        if self.any_penalty:  # d/dW of l1 sum|W| + l2 sum W^2 (+ l2_first on layer one)
-            for n, i in enumerate(self.linear):
-                name = f"{i}.weight"
-                w = self.params[name]
-                if name not in self._buffers:
-                    self._buffers[name] = (torch.empty_like(w), torch.empty_like(w))
-                penalty, l2_part = self._buffers[name]
-                l1 = self._per_model(self.l1, name)
-                l2 = self._per_model(self.l2 + self.l2_first if n == 0 else self.l2, name)
-                torch.sign(w, out=penalty).mul_(l1)
-                penalty.add_(torch.mul(w, 2 * l2, out=l2_part))  # l1 sign(w) + 2 l2 w
-                if n == 0:  # w - lr * penalty, then the data's part below
-                    w_first.addcmul_(penalty, self._per_model(self.minus_lr, name))
-                else:
-                    grads[name].add_(penalty)
         x, g = grads[self.first]
         g = g * self.minus_lr
         flat, width = w_first.view(w_first.shape[0], -1), w_first.shape[2]
