@@ -372,12 +372,28 @@ class Trajectory:
                     self.ends[k] = (epoch, stopped, rule.best_epoch if rule else None)
         return all(end is not None for end in self.ends)
 
+    def run_ends_at(self, epoch: int) -> bool:
+        """Whether a run ended at ``epoch`` (the engine then measures ``train_acc`` on all the
+        training rows, as at a run's last epoch; see :meth:`history_of`)."""
+        return any(end is not None and end[0] == epoch for end in self.ends)
+
     def history_of(self, k: int, trajectory: History) -> History:
-        """Run ``k``'s own history: the trajectory cut where the run ended (or as it is)."""
+        """Run ``k``'s own history: the trajectory cut where the run ended (or as it is).
+
+        Where another run ended, the trajectory's row holds the exact ``train_acc`` and the
+        sample's (``train_acc_sample``); run ``k`` keeps the exact one at its own last epoch
+        only, as when it trains alone.
+        """
         end, stopped, best = self.ends[k] or (len(trajectory), False, None)
         if self.ends[k] is None and self.rules[k] is not None:
             best = self.rules[k].best_epoch
-        return History(trajectory.rows[:end], stopped, best, trajectory.interrupted,
+        rows = [dict(row) for row in trajectory.rows[:end]]
+        for row in rows[:-1]:
+            if "train_acc_sample" in row:
+                row["train_acc"] = row.pop("train_acc_sample")
+        if rows:
+            rows[-1].pop("train_acc_sample", None)
+        return History(rows, stopped, best, trajectory.interrupted,
                        None if self.ends[k] else trajectory.diverged)
 
 

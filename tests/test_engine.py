@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+from fmnist_helpers import engine
 from fmnist_helpers.engine import EarlyStopping, Member, Shape, Stack, evaluate, train_stack
 from fmnist_helpers.models import build_mlp
 from fmnist_helpers.recipe import train_plain
@@ -260,3 +261,31 @@ def test_snapshots_hold_each_epochs_predictions_and_weights_and_change_no_number
     with torch.no_grad():
         again = t.model(quick_data.test.images).argmax(1)
     assert (again == predictions.long()).float().mean() >= 0.99  # float rounding aside
+
+
+def test_train_acc_is_exact_at_a_runs_last_epoch_and_a_fixed_sample_before(quick_data,
+                                                                            monkeypatch):
+    """With more training rows than ``TRAIN_SAMPLE`` (the full data; 500 of the quick 2,000
+    here), the epochs before a run's last measure ``train_acc`` on evenly spaced rows, the last
+    on all of them; the same alone or beside a mate that ends sooner."""
+    monkeypatch.setattr(engine, "TRAIN_SAMPLE", 500)
+    sample = engine.train_sample(torch.arange(len(quick_data.train)))
+    assert len(sample) == 500 and len(set(sample.tolist())) == 500
+    assert torch.bincount(quick_data.train.labels[sample]).min() >= 30  # every class in it
+    member = Member(2, epochs=3, dropout=0.2)
+    weights = []
+    (t,) = train_stack(SHALLOW, [_fresh(member)], quick_data,
+                       on_snapshot=lambda j, h, s: weights.append(s.state_dict()))
+    model = build_mlp(3, 10, False, 0.2)
+    for row, state in zip(t.history.rows, weights, strict=True):
+        model.load_state_dict(state)
+        rows = None if row["epoch"] == 3 else sample
+        images, labels = quick_data.train.images, quick_data.train.labels
+        if rows is not None:
+            images, labels = images[rows], labels[rows]
+        assert row["train_acc"] == evaluate(model, images, labels)["acc"], row["epoch"]
+    mates = [_fresh(member), Member(5, epochs=1), Member(2, epochs=2, l2=1e-4)]
+    together = train_stack(SHALLOW, mates, quick_data)
+    assert together[0].history.rows == t.history.rows
+    assert together[1].history.last["train_acc"] == _alone(SHALLOW, Member(5, epochs=1),
+                                                           quick_data).history.last["train_acc"]

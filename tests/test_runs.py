@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 
+from fmnist_helpers import engine
 from fmnist_helpers import runs as ex
 from fmnist_helpers.runs import plan, run_experiment, study_results
 from fmnist_helpers.settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS
@@ -162,10 +163,16 @@ def test_worker_processes_give_the_same_numbers(monkeypatch, tmp_path):
         assert torch.equal(a.predictions, b.predictions)
 
 
-def test_runs_that_differ_only_in_when_they_stop_share_one_training(monkeypatch, tmp_path):
+@pytest.mark.parametrize("sample", [None, 500])
+def test_runs_that_differ_only_in_when_they_stop_share_one_training(sample, monkeypatch,
+                                                                      tmp_path):
     """The shallow network is the early-stopping run cut at 10 epochs (quick: 2), and the
     early-stopping readings are the same training read by another rule: one member trains for
-    them all, and each gets exactly the history it gets when trained alone."""
+    them all, and each gets exactly the history it gets when trained alone. Also when the
+    epochs before a run's last measure ``train_acc`` on a sample (the full data's case; 500 of
+    the quick subset's 2,000 rows here) and a run's end on the trajectory is exact."""
+    if sample is not None:
+        monkeypatch.setattr(engine, "TRAIN_SAMPLE", sample)
     names = ["shallow", "early_stopping", "early_stopping_w10_delta0.001",
              "early_stopping_w10_delta0.0001", "dropout"]
     stacks = plan([(STUDY.get(n) or READINGS[n], 0) for n in names])
@@ -175,6 +182,7 @@ def test_runs_that_differ_only_in_when_they_stop_share_one_training(monkeypatch,
         monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / name))
         alone = run_experiment(name, 0, quick=True)
         assert alone.history.rows == result.history.rows, name
+        assert not any("train_acc_sample" in row for row in result.history.rows), name
         assert alone.history.stopped_early == result.history.stopped_early, name
         assert alone.history.best_epoch == result.history.best_epoch, name
         # the predictions and weights of the run's own last epoch, not the trajectory's
