@@ -16,11 +16,13 @@ the same images (the same seed), elementwise operations, reductions over its own
 CPU the engine computes with one thread: there, MKL gives a column of a product the same value
 whatever the width of the product or the batch around it (measured with torch 2.14.1 on an
 AVX-512 CPU), while with several threads it splits one product differently from a batch of
-them. MKL's AVX2 code path does not keep a column's value when the product widens (measured
-here with ``MKL_CBWR=AVX2`` or ``MKL_ENABLE_INSTRUCTIONS=AVX2``), so on a CPU without AVX-512
-a run's test numbers can depend on its stack-mates. One thread also
-keeps the numbers independent of the machine's core count; the run store gets its parallelism
-from whole stacks trained in separate processes instead.
+them. That holds for products of at most 128 rows: from 256 rows on, MKL computes a product
+150 columns wide or narrower by another kernel, so evaluation takes 128 images at a time.
+MKL's AVX2 code path does not keep a column's value when the product widens (measured here
+with ``MKL_CBWR=AVX2`` or ``MKL_ENABLE_INSTRUCTIONS=AVX2``), so on a CPU without AVX-512 a
+run's test numbers can depend on its stack-mates. One thread also keeps the numbers
+independent of the machine's core count; the run store gets its parallelism from whole stacks
+trained in separate processes instead.
 
 Why hand-written: ``torch.func.vmap`` cannot give each model its own dropout generator or
 update batch-norm running statistics in place; ``torch.func.stack_module_state`` stacks the
@@ -47,7 +49,8 @@ from .models import build_mlp, check_architecture, check_recipe
 
 BATCH_SIZE = 32  # the study's
 STUDY_EVAL_BATCH = 32  # the study averaged per-batch accuracies over test batches of 32
-EVAL_CHUNK = 1_000  # images per evaluation product: fixed, so results never depend on K
+EVAL_CHUNK = 128  # images per evaluation product: at most 128, so that the numbers never depend
+# on K (MKL computes a product of 256 rows or more by another kernel when it is narrow)
 TRAIN_SAMPLE = 10_000  # training rows evaluated after every epoch but a run's last (see History)
 MASK_CHUNK = 1 << 20  # bytes of dropout masks drawn at once: 1 MB was faster than 8 or 1/8
 BN_MOMENTUM, BN_EPS = 0.1, 1e-5  # nn.BatchNorm1d's defaults

@@ -289,3 +289,20 @@ def test_train_acc_is_exact_at_a_runs_last_epoch_and_a_fixed_sample_before(quick
     assert together[0].history.rows == t.history.rows
     assert together[1].history.last["train_acc"] == _alone(SHALLOW, Member(5, epochs=1),
                                                            quick_data).history.last["train_acc"]
+
+
+@pytest.mark.parametrize("shape", [SHALLOW, Shape(3, 50, False)])
+def test_evaluation_is_the_same_alone_or_in_a_wide_stack(shape, quick_data):
+    """On the CPU MKL computes a product of 256 rows or more by another kernel when it is
+    narrow (150 columns or fewer), so the evaluation's products take at most EVAL_CHUNK = 128
+    images: a model's loss is then the same alone as beside 19 others (the full data's test
+    and training sets; the quick subset's 500 test images show it too)."""
+    alone = Stack(shape, [Member(3)], torch.device("cpu"))
+    wide = Stack(shape, [Member(s) for s in range(20)], torch.device("cpu"))
+    with engine._one_thread(torch.device("cpu")):  # as train_stack computes
+        for images in (quick_data.test.images, quick_data.train.images):
+            images = images.flatten(1)
+            for begin in range(0, len(images), engine.EVAL_CHUNK):  # evaluate's products
+                chunk = images[begin:begin + engine.EVAL_CHUNK]
+                assert torch.equal(alone.forward(chunk, training=False)[0],
+                                   wide.forward(chunk, training=False)[3]), begin
