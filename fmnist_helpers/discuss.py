@@ -27,9 +27,9 @@ from .seeds import (
     compare,
     epochs,
     jitter,
-    mean_sd,
     p_value,
     pct,
+    pct_sd,
     smallest_p,
     test_acc,
     train_acc_running,
@@ -208,8 +208,8 @@ def describe_seeds(s: Seeds) -> str:
     n = len(s)
     text = (
         f"Over {seeds_phrase(n)}, {label(s)} {trained} ({s.runs[0].n_params:,} parameters). "
-        f"In the last epoch it classifies {mean_sd(train)}% of the training images and "
-        f"{mean_sd(test)}% of the test images correctly (mean ± sd over the seeds"
+        f"In the last epoch it classifies {pct_sd(train)} of the training images and "
+        f"{pct_sd(test)} of the test images correctly (mean ± sd over the seeds"
         + (f"; test accuracy from {_range(test)}" if n > 1 else "") + f"): {_gap_phrase(gap)}."
     )
     return " ".join(t for t in (text, collapse_line(s), describe_stopping(s), paper_line(s))
@@ -256,7 +256,7 @@ def paper_line(s: Seeds) -> str:
         where = f"{points(test.low - ref.test_acc)} below our worst seed"
     running = s.summary(train_acc_running)
     return f"{theirs}: its test accuracy is {where} (our running train accuracy: " \
-           f"{mean_sd(running)}%)."
+           f"{pct_sd(running)})."
 
 
 def running_vs_exact(s: Seeds) -> str:
@@ -264,9 +264,9 @@ def running_vs_exact(s: Seeds) -> str:
     running = s.summary(train_acc_running)
     exact = s.summary(lambda r: r.final["train_acc"])
     text = (
-        f"In the last epoch {label(s)} got {mean_sd(running)}% of its training batches right on "
+        f"In the last epoch {label(s)} got {pct_sd(running)} of its training batches right on "
         f"average while it trained (the study's measure); measured once the epoch was over, in "
-        f"evaluation mode, it classifies {mean_sd(exact)}% of the training images correctly"
+        f"evaluation mode, it classifies {pct_sd(exact)} of the training images correctly"
     )
     if s.experiment.dropout:
         text += ", the second number without dropout's noise"
@@ -352,7 +352,7 @@ def loss_vs_chance(*models: Seeds) -> str:
 def rank_models(models: Sequence[Seeds]) -> str:
     """The models ranked by mean test accuracy, best first, with the spread over the seeds."""
     ranked = sorted(models, key=lambda s: -s.summary(test_acc).mean)
-    items = "; ".join(f"{i}. {label(s)} ({mean_sd(s.summary(test_acc))}%)"
+    items = "; ".join(f"{i}. {label(s)} ({pct_sd(s.summary(test_acc))})"
                       for i, s in enumerate(ranked, 1))
     first, last = ranked[0].summary(test_acc).mean, ranked[-1].summary(test_acc).mean
     return (f"Ranked by test accuracy in the last epoch (mean ± sd over the seeds): {items}. "

@@ -24,6 +24,7 @@ from .seeds import (
     mean_sd,
     p_value,
     pct,
+    pct_sd,
     ranking_agreement,
     test_acc,
     train_acc_running,
@@ -167,7 +168,7 @@ def lesson_stopping(results: Iterable[Result], readings: Iterable[Result]) -> st
         lines.append(
             f"for `{name}` the study ran {paper} epochs; read literally the rule stops after "
             f"{epochs_text(ours[name])}; the closest of {len(tried)} readings is the rule "
-            f"{how}, with {epochs_text(best)} epochs and {mean_sd(best.summary(test_acc))}% "
+            f"{how}, with {epochs_text(best)} epochs and {pct_sd(best.summary(test_acc))} "
             f"test accuracy; {len(inside)} of {len(tried)} readings "
             f"{'includes' if len(inside) == 1 else 'include'} {paper} epochs in their range")
     if not lines:

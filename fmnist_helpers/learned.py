@@ -509,11 +509,23 @@ def best_and_worst(results: Runs) -> tuple[list[Result], list[Result]]:
     return ranked[0].runs, ranked[-1].runs
 
 
+def first_kept(runs: Iterable[Result]) -> Result:
+    """One model's lowest seed that did not collapse (its lowest seed, when every one did):
+    the seed to show as an example."""
+    (kept,) = _by_model(runs).values()
+    return min(kept, key=lambda r: r.seed)
+
+
 def plot_model_confusion(runs: Iterable[Result]) -> Figure:
-    """One model's confusion matrix, counts averaged over its seeds, titled with its name."""
+    """One model's confusion matrix, counts averaged over its seeds (collapsed ones left out),
+    titled with its name."""
     runs = list(runs)
+    (kept,) = _by_model(runs).values()
+    out = len(runs) - len(kept)
+    note = f", {out} collapsed left out" if out else ""
+    seeds = f"{len(kept)} seed{'s' if len(kept) > 1 else ''}"
     return plot_confusion(confusion_of(runs), f"{runs[0].experiment.title}: confusion matrix, "
-                                              f"mean over {len(runs)} seeds")
+                                              f"mean over {seeds}{note}")
 
 
 @styled

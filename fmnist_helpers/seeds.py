@@ -248,6 +248,13 @@ def mean_sd(s: Summary, unit: str = "%") -> str:
     return text
 
 
+def pct_sd(s: Summary) -> str:
+    """"84.2 ± 0.3%" for a sentence, with the collapsed seeds after the unit: "80.1 ± 2.9%
+    (1 collapsed)"."""
+    text, note = mean_sd(s), f" ({s.n_collapsed} collapsed)"
+    return f"{text.removesuffix(note)}%{note}" if s.n_collapsed else f"{text}%"
+
+
 def p_value(p: float) -> str:
     """A p-value as people write it: "p = 0.008", "p < 0.001", "p = 0.42"."""
     if p < 0.001:

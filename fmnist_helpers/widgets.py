@@ -353,7 +353,7 @@ class Playground:
             return
         import matplotlib.pyplot as plt
 
-        from .seeds import Seeds, mean_sd
+        from .seeds import Seeds, pct_sd
 
         models = Seeds(runs)
         fig = plot_seeds_curves([models])
@@ -362,7 +362,7 @@ class Playground:
         self.plot_output.outputs = ({"output_type": "display_data", "metadata": {}, "data": {
             "image/png": self._curves_png, "text/plain": "curves from the grid"}},)
         self._say(f"From the grid: this setting was already trained with {len(models)} seeds "
-                  f"(test accuracy {mean_sd(models.summary())}%), shown without training. "
+                  f"(test accuracy {pct_sd(models.summary())}), shown without training. "
                   "Press Train to train it yourself, with your seed.")
 
     def _batch_norm_changed(self, change) -> None:

@@ -38,6 +38,8 @@ def test_summary_leaves_collapsed_seeds_out_and_stays_in_range():
     assert summary.mean == pytest.approx(0.805) and summary.high == 0.82
     assert 0 <= summary.low <= summary.high <= 1  # a range, never a t-interval past 100%
     assert seeds.mean_sd(summary) == "80.5 ± 1.3 (1 collapsed)"
+    assert seeds.pct_sd(summary) == "80.5 ± 1.3% (1 collapsed)"  # in a sentence: unit first
+    assert seeds.pct_sd(seeds.Seeds(model("deeper", [0.80, 0.81])).summary()) == "80.5 ± 0.7%"
     diverged = seeds.Seeds([fake("deeper", 0, [0.5, 0.8], diverged="loss NaN at epoch 2")])
     assert diverged.collapsed and diverged.kept == diverged.runs  # all collapsed: keep all
 

@@ -168,3 +168,18 @@ def test_first_layer_dead_units_and_figures(runs, quick_data):
 
     for fig in figures:
         plt.close(fig)
+
+
+def test_the_example_seed_and_the_confusion_leave_a_collapsed_seed_out(runs):
+    """A seed at chance level is not the one shown as the model's example, and the confusion
+    matrix's title counts the seeds it averages."""
+    import copy
+
+    shallow = [r for r in runs if r.experiment.name == "shallow"]
+    collapsed = copy.deepcopy(shallow[0])
+    collapsed.history.rows[-1]["test_acc"] = 0.1  # chance level
+    assert learned.first_kept(shallow) is shallow[0]
+    assert learned.first_kept([collapsed, shallow[1]]) is shallow[1]
+    title = learned.plot_model_confusion([collapsed, shallow[1]]).axes[0].get_title()
+    assert title.endswith("mean over 1 seed, 1 collapsed left out"), title
+    assert learned.plot_model_confusion(shallow).axes[0].get_title().endswith("over 2 seeds")

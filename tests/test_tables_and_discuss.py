@@ -99,7 +99,7 @@ def test_describe_seeds_states_the_seeds_numbers(models):
     s = models["wide"]
     text = discuss.describe_seeds(s)
     assert text.startswith("Over its 2 seeds, the wide network trained for")
-    assert seeds.mean_sd(s.summary()) + "%" in text
+    assert seeds.pct_sd(s.summary()) in text
     assert "a quick-mode run cannot be compared" in text
     full = seeds.Seeds([as_full(r) for r in s])
     assert "from one run: its test accuracy is" in discuss.describe_seeds(full)
