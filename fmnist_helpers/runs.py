@@ -36,7 +36,7 @@ RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 CACHE_VERSION = 4  # bump when a change to the code changes the numbers (4: fused SGD update)
 ARTIFACTS_VERSION = 1  # bump when the layout of the .npz beside each entry changes
 VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
-MAX_STACK = 96  # models per stack: evaluation holds MAX_STACK x 1,000 images (300 MB) at once
+MAX_STACK = 96  # models per stack (for the study's widths MAX_UNITS, below, binds first)
 MAX_UNITS = 800  # first-layer units per stack (K x width): past it, a step costs more per model
 STOP_GUESS = 15  # planning only: the epochs an early-stopping run is expected to train (7-35)
 
