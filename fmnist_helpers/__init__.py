@@ -1,9 +1,16 @@
 """Helpers for the Fashion-MNIST MLP report: data, models, one training engine, runs, plots."""
 
+# first of all: the CPU arithmetic (FMNIST_KERNELS), which PyTorch and MKL read only once
+from .kernels import apply as _apply_kernels
+
+_apply_kernels()
+
+# ruff: noqa: E402
+
 from .data import CLASSES, DataError, FashionMNIST, Split, load_fashion_mnist
 from .engine import EarlyStopping, History, Member, Shape, pick_device, train_stack
 from .models import build_mlp, count_parameters
-from .runs import Result, run_experiment, run_seeds, study_results, train_runs
+from .runs import Result, run_experiment, study_results, train_runs
 from .settings import Settings, settings
 from .study import PAPER, READINGS, STUDY, Experiment
 
@@ -11,7 +18,7 @@ __all__ = [
     "CLASSES", "DataError", "FashionMNIST", "Split", "load_fashion_mnist",
     "EarlyStopping", "History", "Member", "Shape", "pick_device", "train_stack",
     "build_mlp", "count_parameters",
-    "Result", "run_experiment", "run_seeds", "study_results", "train_runs",
+    "Result", "run_experiment", "study_results", "train_runs",
     "Settings", "settings",
     "PAPER", "READINGS", "STUDY", "Experiment",
 ]

@@ -8,6 +8,9 @@
 * **seeds**: 5 seeds of the shallow model in one stack against 1 alone, one epoch (goal <= 2x);
 * **stack**: the largest difference between a model's history trained alone and trained in a
   stack with other experiments of its shape (goal: 0 on the CPU);
+* **kernels**: one epoch of four of the report's stacks (20 shallow-shaped models, 5 wide,
+  5 deeper, 5 with batch norm), each kernel mode (:mod:`fmnist_helpers.kernels`) in a fresh
+  process: portable against native;
 * **study**: the report's whole training (every experiment and reading, every seed) by the
   planner, against the same runs one by one with K = 1. Training them all one by one would take
   hours, so one epoch of each experiment is timed with K = 1 and multiplied by the epochs each
@@ -23,8 +26,11 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -98,6 +104,44 @@ def stack_max_abs_diff(device: str, epochs: int = 2) -> float:
     return worst
 
 
+KERNEL_STACKS = ((("shallow", "dropout", "l1_l2", "early_stopping"), 5), (("wide",), 5),
+                 (("deeper",), 5), (("batch_norm",), 5))
+
+
+def kernels_child() -> float:
+    """Seconds for one epoch of each of :data:`KERNEL_STACKS`, in this process's kernel mode."""
+    data = get_data(False)
+    start = time.perf_counter()
+    for names, n_seeds in KERNEL_STACKS:
+        members = [member_for(STUDY[n].replace(epochs=1), seed, data)
+                   for n in names for seed in range(n_seeds)]
+        train_stack(shape_of(STUDY[names[0]]), members, data, device="cpu")
+    return time.perf_counter() - start
+
+
+def bench_kernels(repeats: int) -> dict[str, float]:
+    """Median seconds of :func:`kernels_child` per kernel mode, each run in a fresh process
+    (the libraries read their mode once), the modes alternating between repeats."""
+    from .kernels import ENV, MODES
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"ATEN_CPU_CAPABILITY", "MKL_CBWR", ENV}}
+
+    def child(mode: str) -> Callable[[], float]:
+        def run() -> float:
+            out = subprocess.run([sys.executable, "-m", "fmnist_helpers.bench", "--kernels-child"],
+                                 env={**env, ENV: mode, "FMNIST_PROGRESS": "0"},
+                                 capture_output=True, text=True, check=True)
+            return float(out.stdout.split()[-1])
+        return run
+
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    for r in range(repeats):
+        for mode in (list(MODES) if r % 2 == 0 else list(reversed(MODES))):
+            times[mode].append(child(mode)())
+    return {f"{m}_s": statistics.median(t) for m, t in times.items()}
+
+
 def bench_study(device: str, names: list[str] | None = None) -> dict[str, float]:
     """The report's training by the planner (an empty cache), and one by one, extrapolated."""
     config = settings(False, device, progress=True)
@@ -134,10 +178,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per path")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
-    parser.add_argument("--only", nargs="+", choices=["epoch", "seeds", "stack", "study"],
-                        default=["epoch", "seeds", "stack", "study"])
+    parts = ["epoch", "seeds", "stack", "kernels", "study"]
+    parser.add_argument("--only", nargs="+", choices=parts, default=parts)
+    parser.add_argument("--kernels-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
+    if args.kernels_child:
+        print(kernels_child())
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}")
@@ -158,10 +206,16 @@ def main(argv: list[str] | None = None) -> None:
         figures["stack_max_abs_diff"] = stack_max_abs_diff(args.device)
         print(f"(c) largest history difference, alone vs in a stack of 8 (4 experiments x 2 "
               f"seeds, 2 epochs): {figures['stack_max_abs_diff']:.3g} (goal 0 on the CPU)")
+    if "kernels" in args.only:
+        k = bench_kernels(args.repeats)
+        figures["portable_over_native"] = k["portable_s"] / k["native_s"]
+        print(f"(d) one epoch of 4 of the report's stacks (35 models), each mode in a fresh "
+              f"process: native {k['native_s']:.2f} s, portable {k['portable_s']:.2f} s; "
+              f"portable / native {figures['portable_over_native']:.2f}")
     if "study" in args.only:
         st = bench_study(args.device)
         figures["study_speedup"] = st["one_by_one_s"] / st["planner_s"]
-        print(f"(d) the report's training, {st['runs']} runs, {st['epochs']} epochs in all:\n"
+        print(f"(e) the report's training, {st['runs']} runs, {st['epochs']} epochs in all:\n"
               f"    planner (stacks)                   : {st['planner_s']:.0f} s\n"
               f"    one by one, K = 1 (extrapolated)   : {st['one_by_one_s']:.0f} s\n"
               f"    speed-up: {figures['study_speedup']:.1f}x (goal >= 8)")

@@ -1,4 +1,4 @@
-"""Fashion-MNIST as tensors in memory: find the files, check them, load them, batch them.
+"""Fashion-MNIST as tensors in memory: find the files, check them, load them.
 
 Where the files come from, first match wins:
 
@@ -27,7 +27,6 @@ import hashlib
 import os
 import shutil
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,9 +106,6 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def to(self, device: torch.device | str) -> Split:
-        return Split(self.images.to(device), self.labels.to(device))
-
     def take(self, index: torch.Tensor) -> Split:
         return Split(self.images[index], self.labels[index])
 
@@ -125,9 +121,6 @@ class FashionMNIST:
     test: Split
     source: str
     classes: tuple[str, ...] = CLASSES
-
-    def to(self, device: torch.device | str) -> FashionMNIST:
-        return FashionMNIST(self.train.to(device), self.test.to(device), self.source, self.classes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,35 +432,4 @@ def load_fashion_mnist(
             source + " [quick subset]",
         )
     return data
-
-
-def validation_split(train: Split, size: int, seed: int = 0) -> tuple[Split, Split]:
-    """Hold out a stratified validation set of ``size`` images; return (train, validation)."""
-    if not 0 < size < len(train):
-        raise ValueError(f"validation size must be between 1 and {len(train) - 1}, got {size}")
-    if size % N_CLASSES:
-        raise ValueError(f"validation size must be a multiple of {N_CLASSES}, got {size}")
-    held = stratified_indices(train.labels, size // N_CLASSES, seed)
-    keep = torch.ones(len(train), dtype=torch.bool)
-    keep[held] = False
-    return train.take(torch.nonzero(keep).flatten()), train.take(held)
-
-
-def minibatches(
-    split: Split, batch_size: int, generator: torch.Generator | None = None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield ``(images, labels)`` batches; shuffled when a generator is given.
-
-    Same semantics as ``DataLoader(dataset, batch_size, shuffle=True)``: a fresh permutation
-    each call (each epoch), every example once, the last batch possibly smaller.
-    """
-    n = len(split)
-    if generator is None:
-        for i in range(0, n, batch_size):
-            yield split.images[i : i + batch_size], split.labels[i : i + batch_size]
-        return
-    order = torch.randperm(n, generator=generator).to(split.labels.device)
-    for i in range(0, n, batch_size):
-        idx = order[i : i + batch_size]
-        yield split.images[idx], split.labels[idx]
 

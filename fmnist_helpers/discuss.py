@@ -101,10 +101,14 @@ def _kernels_note() -> str:
     """Which CPU arithmetic trained the runs, when they train on the CPU."""
     if settings().device.type != "cpu":
         return ""
-    from .runs import cpu_kernels
+    from . import kernels
 
-    return (f" Trained on the CPU with {cpu_kernels()}; a CPU of another kind may give other "
-            "digits, not other conclusions (README, \"Reproducibility\").")
+    if kernels.requested() == "portable":
+        return (f" Trained on the CPU in portable mode ({kernels.in_force()}): any x86-64 CPU "
+                "gives these numbers bit for bit (`python -m fmnist_helpers.repro --check` "
+                "checks yours; README, \"Reproducibility\").")
+    return (f" Trained on the CPU with its own kernels ({kernels.in_force()}): another CPU "
+            "may give other digits (README, \"Reproducibility\").")
 
 
 def describe_data(data: FashionMNIST) -> str:

@@ -121,12 +121,6 @@ def per_class_table(results: Runs, statistic: str = "mean") -> pd.DataFrame:
     return frame
 
 
-def hardest_classes(results: Runs, top: int = 3) -> pd.Series:
-    """The ``top`` classes with the lowest accuracy, averaged over the models (mean of each
-    model's mean over seeds), hardest first; classes tied at one decimal with the last join."""
-    return _top(per_class_table(results).mean(axis=0).sort_values(kind="stable"), top)
-
-
 def _top(series: pd.Series, top: int, scale: float = 100) -> pd.Series:
     """The first ``top`` entries, and the next ones that tie with the last as shown (one
     decimal of ``scale`` times the value: of a percentage by default)."""

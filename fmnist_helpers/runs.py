@@ -27,13 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import kernels
 from .data import N_CLASSES, FashionMNIST, load_fashion_mnist, stratified_indices
 from .engine import EarlyStopping, History, Member, Shape, Snapshot, Trained, train_stack
 from .settings import Settings, settings
 from .study import STUDY, Experiment, get_experiment
 
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
-CACHE_VERSION = 4  # bump when a change to the code changes the numbers (4: fused SGD update)
+CACHE_VERSION = 5  # bump when a change to the code changes the numbers (5: per-model products)
 ARTIFACTS_VERSION = 1  # bump when the layout of the .npz beside each entry changes
 VALIDATION_FRACTION = 12  # the sound early stopping holds out 1/12 of the training set (5,000)
 MAX_STACK = 96  # models per stack (for the study's widths MAX_UNITS, below, binds first)
@@ -191,15 +192,7 @@ def versions() -> dict:
     from importlib.metadata import version  # importing torchvision itself takes seconds
 
     return {"torch": torch.__version__, "torchvision": version("torchvision"),
-            "python": platform.python_version(), "cpu_kernels": cpu_kernels()}
-
-
-def cpu_kernels() -> str:
-    """The CPU arithmetic in force, e.g. ``"AVX512 kernels, MKL_CBWR=unset"``: PyTorch picks its
-    kernels by what the processor offers (or ``ATEN_CPU_CAPABILITY``), MKL its code path (or
-    ``MKL_CBWR``), and each choice adds in another order."""
-    return (f"{torch.backends.cpu.get_cpu_capability()} kernels, "
-            f"MKL_CBWR={os.environ.get('MKL_CBWR', 'unset')}")
+            "python": platform.python_version(), "cpu_kernels": kernels.in_force()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,7 +252,7 @@ def cache_path(experiment: Experiment, seed: int, quick: bool, device: str) -> P
     key = {"experiment": experiment.numbers_key(), "seed": seed, "quick": quick,
            "device": device, "torch": torch.__version__, "cache_version": CACHE_VERSION}
     if device == "cpu":  # other kernels give other numbers (README, "Reproducibility")
-        key["cpu_kernels"] = cpu_kernels()
+        key["cpu_kernels"] = kernels.in_force()
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return results_dir(quick) / f"{experiment.name}-seed{seed}-{digest}.json"
 
@@ -685,13 +678,6 @@ def run_experiment(
     quick and full results are cached in separate folders and never mix.
     """
     return train_runs([(name, seed)], settings(quick, device), epochs=epochs, cache=cache)[0]
-
-
-def run_seeds(name: str | Experiment, seeds: Sequence[int] | None = None, *,
-              quick: bool | None = None, device: str | None = None) -> list[Result]:
-    """Every seed of one experiment (default: the settings' seeds), trained in one stack."""
-    config = settings(quick, device)
-    return train_runs([(name, s) for s in (config.seeds if seeds is None else seeds)], config)
 
 
 def study_results(names: Iterable[str] | None = None, seeds: Sequence[int] | None = None,

@@ -2,8 +2,8 @@
 
 JupyterLab runs from this virtual environment on a copy of the playground notebook, with every
 Jupyter config, data, runtime, settings and workspace folder in the test's temporary folder, so
-nothing is left behind. Chromium is Debian's (``/usr/bin/chromium``), driven by Playwright;
-nothing is downloaded.
+nothing is left behind. Chromium is Debian's, driven by Playwright (the ``chromium`` fixture of
+``conftest.py``); nothing is downloaded.
 """
 
 import json
@@ -21,12 +21,7 @@ from pathlib import Path
 import pytest
 from jupyter_core.paths import jupyter_path
 
-CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "09_playground.ipynb"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 LAB_SETTINGS = {
     # start the notebook's kernel without asking ("Select Kernel" dialog)
     "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
@@ -36,12 +31,7 @@ LAB_SETTINGS = {
 }
 TIMEOUT_MS = 60_000  # per step; the whole test takes about 40 s on two busy cores
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(),
-                       reason="needs Debian's chromium at /usr/bin/chromium "
-                              "(apt-get install chromium, as `make setup` does)"),
-]
+pytestmark = pytest.mark.browser
 
 
 def _free_port() -> int:
@@ -117,9 +107,8 @@ def test_widgets_extension_is_installed():
     assert any(p.is_dir() for p in found), f"jupyterlab_widgets missing from {found}"
 
 
-def test_playground_in_jupyterlab(tmp_path):
-    from playwright.sync_api import sync_playwright
-
+@pytest.mark.slow
+def test_playground_in_jupyterlab(tmp_path, chromium):
     root, home = tmp_path / "notebooks", tmp_path / "jupyter"
     root.mkdir()
     home.mkdir()
@@ -132,57 +121,54 @@ def test_playground_in_jupyterlab(tmp_path):
     proc = _start_lab(root, home, port, token)
     try:
         _wait_for_lab(proc, f"{base}/api/status?token={token}", home / "jupyterlab.log")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            try:
-                page.set_default_timeout(TIMEOUT_MS)
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
-                page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-                # the kernel is up when the status bar reads "Python 3 (ipykernel) | Idle"
-                see(page.locator(".jp-StatusBar-Widget"), "| Idle")
+        page = chromium.new_page(viewport={"width": 1400, "height": 1800})
+        try:
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}&reset")
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            # the kernel is up when the status bar reads "Python 3 (ipykernel) | Idle"
+            see(page.locator(".jp-StatusBar-Widget"), "| Idle")
 
-                # Run > Run All Cells, as a reader would
-                page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
-                page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells",
-                                                               exact=True).click()
+            # Run > Run All Cells, as a reader would
+            page.locator(".lm-MenuBar-itemLabel").get_by_text("Run", exact=True).click()
+            page.locator(".lm-Menu-itemLabel").get_by_text("Run All Cells",
+                                                           exact=True).click()
 
-                # the depth slider: focus its handle and press the right arrow once
-                handle = page.locator(".fmnist-depth .noUi-handle")
-                handle.wait_for()
-                readout = page.locator(".fmnist-depth .widget-readout")
-                see(readout, "3")
-                handle.focus()
-                handle.press("ArrowRight")
-                see(readout, "4")
+            # the depth slider: focus its handle and press the right arrow once
+            handle = page.locator(".fmnist-depth .noUi-handle")
+            handle.wait_for()
+            readout = page.locator(".fmnist-depth .widget-readout")
+            see(readout, "3")
+            handle.focus()
+            handle.press("ArrowRight")
+            see(readout, "4")
 
-                # the notebook's example run is the first row of the runs table
-                rows = page.locator(".fmnist-table-output table tbody tr")
-                see(rows, count=1)
-                page.locator(".fmnist-train-button").click()
-                page.locator(".fmnist-plot-output img").wait_for()  # the curves
-                status = page.locator(".fmnist-status")
-                see(status, "depth 4")  # the kernel saw the slider move
-                see(status, "finished")
-                page.locator(".fmnist-table-output img").wait_for()  # runs table + overlay
-                see(rows, count=2)
-                page.locator(".fmnist-learned-tabs img").first.wait_for()  # per-class tab
-                page.locator(".fmnist-playground").scroll_into_view_if_needed()
-                page.screenshot(path=str(screenshot))
+            # the notebook's example run is the first row of the runs table
+            rows = page.locator(".fmnist-table-output table tbody tr")
+            see(rows, count=1)
+            page.locator(".fmnist-train-button").click()
+            page.locator(".fmnist-plot-output img").wait_for()  # the curves
+            status = page.locator(".fmnist-status")
+            see(status, "depth 4")  # the kernel saw the slider move
+            see(status, "finished")
+            page.locator(".fmnist-table-output img").wait_for()  # runs table + overlay
+            see(rows, count=2)
+            page.locator(".fmnist-learned-tabs img").first.wait_for()  # per-class tab
+            page.locator(".fmnist-playground").scroll_into_view_if_needed()
+            page.screenshot(path=str(screenshot))
 
-                # a long run, stopped from the page while the kernel trains in the background
-                epochs = page.locator(".widget-slider", has_text="epochs")
-                epochs.locator(".noUi-handle").press("End")
-                see(epochs.locator(".widget-readout"), "50")
-                page.locator(".fmnist-train-button").click()
-                see(status, "epoch 1/50")
-                page.locator(".fmnist-stop-button").click()
-                see(status, "stopped by you")
-                see(rows, count=3)
-            finally:
-                page.screenshot(path=str(last_screenshot))  # on failure too: what it showed
-                browser.close()
+            # a long run, stopped from the page while the kernel trains in the background
+            epochs = page.locator(".widget-slider", has_text="epochs")
+            epochs.locator(".noUi-handle").press("End")
+            see(epochs.locator(".widget-readout"), "50")
+            page.locator(".fmnist-train-button").click()
+            see(status, "epoch 1/50")
+            page.locator(".fmnist-stop-button").click()
+            see(status, "stopped by you")
+            see(rows, count=3)
+        finally:
+            page.screenshot(path=str(last_screenshot))  # on failure too: what it showed
     finally:
         _stop_lab(proc)
         print(f"screenshots: {screenshot}, {last_screenshot}\n"

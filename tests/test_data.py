@@ -9,12 +9,9 @@ from fmnist_helpers.data import (
     CLASSES,
     FILES,
     DataError,
-    Split,
     check_idx,
     load_fashion_mnist,
-    minibatches,
     stratified_indices,
-    validation_split,
 )
 
 
@@ -46,28 +43,6 @@ def test_quick_subset_is_stratified_and_fixed(quick_data):
     again = load_fashion_mnist(quick=True)
     assert torch.equal(again.train.images, quick_data.train.images)
     assert "quick" in quick_data.source
-
-
-def test_minibatches_cover_every_example_once_and_reshuffle():
-    split = Split(torch.arange(100).float().view(100, 1, 1), torch.arange(100))
-    g = torch.Generator().manual_seed(0)
-    epoch1 = [y for _, y in minibatches(split, 32, g)]
-    epoch2 = [y for _, y in minibatches(split, 32, g)]
-    assert [len(b) for b in epoch1] == [32, 32, 32, 4]
-    assert sorted(torch.cat(epoch1).tolist()) == list(range(100))
-    assert not torch.equal(torch.cat(epoch1), torch.cat(epoch2))  # fresh order each epoch
-    g2 = torch.Generator().manual_seed(0)
-    assert torch.equal(torch.cat(epoch1), torch.cat([y for _, y in minibatches(split, 32, g2)]))
-    in_order = torch.cat([y for _, y in minibatches(split, 32)])
-    assert torch.equal(in_order, torch.arange(100))
-
-
-def test_validation_split_is_stratified_and_disjoint(quick_data):
-    train, val = validation_split(quick_data.train, 200, seed=1)
-    assert len(train) + len(val) == len(quick_data.train)
-    assert val.class_counts() == [20] * 10
-    with pytest.raises(ValueError, match="multiple of 10"):
-        validation_split(quick_data.train, 15)
 
 
 def test_stratified_indices_refuse_too_many():

@@ -1,7 +1,6 @@
 """The engine: the recipe, early stopping, and the same numbers alone or in any stack."""
 
 import math
-import os
 
 import pytest
 import torch
@@ -107,10 +106,6 @@ CASES = {
 }
 
 
-@pytest.mark.xfail(torch.backends.cpu.get_cpu_capability() != "AVX512"
-                   or bool(os.environ.get("MKL_CBWR") or os.environ.get("MKL_ENABLE_INSTRUCTIONS")),
-                   reason="MKL's AVX2 path gives a column of a product another value when the "
-                          "product widens (engine.py's docstring)", strict=False)
 @pytest.mark.parametrize("case", list(CASES))
 def test_same_numbers_alone_or_in_any_stack(case, quick_data):
     """Bit for bit: alone, with its seeds, with other experiments, while mates stop early."""
@@ -306,3 +301,15 @@ def test_evaluation_is_the_same_alone_or_in_a_wide_stack(shape, quick_data):
                 chunk = images[begin:begin + engine.EVAL_CHUNK]
                 assert torch.equal(alone.forward(chunk, training=False)[0],
                                    wide.forward(chunk, training=False)[3]), begin
+
+
+def test_the_sign_of_the_l1_step_is_torch_sign_bit_for_bit(monkeypatch):
+    """The plain-kernel path of ``_sign`` (scale and clamp) gives torch.sign's very bits."""
+    w = torch.tensor([0.0, -0.0, 1e-45, -1e-45, 1e-38, -3.0, 2.5, 1e38, -float("inf"), 7e-12])
+    w = torch.cat([w, torch.randn(1000)])
+    expected = torch.sign(w)
+    for capability in ("DEFAULT", "AVX2"):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        out = torch.empty_like(w)
+        engine._sign(w, out=out)
+        assert torch.equal(out.view(torch.int32), expected.view(torch.int32)), capability

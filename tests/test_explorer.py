@@ -15,11 +15,6 @@ from fmnist_helpers import explorer
 from fmnist_helpers.runs import cached_results, run_experiment
 from fmnist_helpers.study import READINGS, STUDY
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
 TIMEOUT_MS = 30_000
 CURVES = ("train_loss", "test_loss", "train_acc", "test_acc")
 
@@ -172,11 +167,8 @@ def test_report_section_without_runs_writes_nothing(tmp_path):
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(),
-                    reason="needs Debian's chromium at /usr/bin/chromium (apt-get install "
-                           "chromium, as `make setup` does)")
-def test_explorer_page_works_offline_in_chromium(grid_cache, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_explorer_page_works_offline_in_chromium(grid_cache, tmp_path, chromium):
+    from playwright.sync_api import expect
 
     blocked, errors = [], []
 
@@ -220,40 +212,37 @@ def test_explorer_page_works_offline_in_chromium(grid_cache, tmp_path):
         box = step.bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1200})
-        try:
-            page.set_default_timeout(TIMEOUT_MS)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.route("**/*", offline)
-            page.goto(grid_cache.page.as_uri())
-            page.locator(".js-plotly-plot .main-svg").first.wait_for()
-            expect_point(page, 3, 10, 0.0)  # the study's shallow network first
-            assert shown(page)["sliders"] == [["depth", 0], ["width", 0], ["dropout", 0]]
+    page = chromium.new_page(viewport={"width": 1300, "height": 1200})
+    try:
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route("**/*", offline)
+        page.goto(grid_cache.page.as_uri())
+        page.locator(".js-plotly-plot .main-svg").first.wait_for()
+        expect_point(page, 3, 10, 0.0)  # the study's shallow network first
+        assert shown(page)["sliders"] == [["depth", 0], ["width", 0], ["dropout", 0]]
 
-            click_step(page, 0, "8")  # depth slider: 3 -> 8
-            expect_point(page, 8, 10, 0.0)
-            assert shown(page)["sliders"][0] == ["depth", 1]
-            click_step(page, 2, "0.2")  # dropout slider: 0 -> 0.2
-            expect_point(page, 8, 10, 0.2)
+        click_step(page, 0, "8")  # depth slider: 3 -> 8
+        expect_point(page, 8, 10, 0.0)
+        assert shown(page)["sliders"][0] == ["depth", 1]
+        click_step(page, 2, "0.2")  # dropout slider: 0 -> 0.2
+        expect_point(page, 8, 10, 0.2)
 
-            # a click on a heat map cell (dropout 0, depth 3, width 50) moves the sliders there
-            x, y = page.evaluate("""() => {
-                const gd = document.querySelector('.js-plotly-plot');
-                const i = gd.data.findIndex(t => t.type === 'heatmap' && t.meta.heatmap === '0');
-                const t = gd._fullData[i], L = gd._fullLayout;
-                const xa = L['xaxis' + t.xaxis.slice(1)], ya = L['yaxis' + t.yaxis.slice(1)];
-                const box = gd.getBoundingClientRect();
-                const at = (axis, category) => axis._offset
-                    + axis.l2p(axis._categories.indexOf(category));
-                return [box.left + at(xa, '50'), box.top + at(ya, '3')];
-            }""")
-            page.mouse.click(x, y)
-            expect_point(page, 3, 50, 0.0)
-            assert shown(page)["sliders"] == [["depth", 0], ["width", 1], ["dropout", 0]]
-        finally:
-            page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
-            browser.close()
+        # a click on a heat map cell (dropout 0, depth 3, width 50) moves the sliders there
+        x, y = page.evaluate("""() => {
+            const gd = document.querySelector('.js-plotly-plot');
+            const i = gd.data.findIndex(t => t.type === 'heatmap' && t.meta.heatmap === '0');
+            const t = gd._fullData[i], L = gd._fullLayout;
+            const xa = L['xaxis' + t.xaxis.slice(1)], ya = L['yaxis' + t.yaxis.slice(1)];
+            const box = gd.getBoundingClientRect();
+            const at = (axis, category) => axis._offset
+                + axis.l2p(axis._categories.indexOf(category));
+            return [box.left + at(xa, '50'), box.top + at(ya, '3')];
+        }""")
+        page.mouse.click(x, y)
+        expect_point(page, 3, 50, 0.0)
+        assert shown(page)["sliders"] == [["depth", 0], ["width", 1], ["dropout", 0]]
+    finally:
+        page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
     assert not blocked, f"the page asked the network for {blocked}"
     assert not errors, f"errors in the page: {errors}"

@@ -1,30 +1,69 @@
 """The tables and the discussion sentences, on real quick-mode runs (2 seeds per model)."""
 
 import dataclasses
+import os
 import shutil
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from fmnist_helpers import discuss, seeds, tables
 from fmnist_helpers.engine import History
-from fmnist_helpers.runs import Result, cached_results, results_dir, run_experiment, study_results
+from fmnist_helpers.runs import (
+    Result,
+    artifacts_path,
+    cached_results,
+    results_dir,
+    run_experiment,
+    study_results,
+)
 from fmnist_helpers.study import PAPER
 
 NAMES = ("shallow", "wide", "early_stopping", "l2_first")
 
 
+def copy_cached_runs(source: Path, dest: Path) -> dict[Path, tuple[int, int]]:
+    """Copy the runs cached in ``source`` to ``dest``: each JSON entry with its predictions and
+    weights (the ``.npz`` beside it, :func:`runs.artifacts_path`), without which the entry is
+    incomplete and its run is trained again; an entry without them is left behind. Returns each
+    copied entry's inode and modification time."""
+    copied = {}
+    dest.mkdir(parents=True, exist_ok=True)
+    for entry in source.glob("*.json"):
+        arrays = artifacts_path(entry)
+        if arrays.is_file():
+            shutil.copy(arrays, dest / arrays.name)  # the arrays first, as the cache writes them
+            stat = os.stat(shutil.copy(entry, dest / entry.name))
+            copied[dest / entry.name] = (stat.st_ino, stat.st_mtime_ns)
+    return copied
+
+
 @pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, seeds.Seeds]:
-    """Real quick-mode runs in a private cache: copied from the session's cache where it holds
-    them (``make test`` runs the notebooks first), trained otherwise."""
-    cache = tmp_path_factory.mktemp("results")
-    (cache / "quick").mkdir()
-    for path in results_dir(quick=True).glob("*.json"):  # runs this session already made
-        shutil.copy(path, cache / "quick" / path.name)
+def cache(tmp_path_factory) -> SimpleNamespace:
+    """A private results folder holding a copy of the quick runs this session already cached
+    (``make test`` runs the notebooks first); ``copied``: what was copied (see above)."""
+    root = tmp_path_factory.mktemp("results")
+    return SimpleNamespace(root=root, copied=copy_cached_runs(results_dir(quick=True),
+                                                              root / "quick"))
+
+
+@pytest.fixture(scope="module")
+def models(cache) -> dict[str, seeds.Seeds]:
+    """Real quick-mode runs: loaded from the private cache where it holds them, trained (into
+    it) otherwise."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FMNIST_RESULTS_DIR", str(cache))
+        mp.setenv("FMNIST_RESULTS_DIR", str(cache.root))
         mp.setenv("FMNIST_PROGRESS", "0")
         yield seeds.group(study_results(NAMES, quick=True))
+
+
+def test_copied_runs_are_loaded_not_trained_again(cache, models):
+    """A run copied from the session's cache is loaded as it is: training it again would have
+    replaced its entry (a new file renamed into place). Nothing to check on an empty cache."""
+    for entry, (inode, mtime) in cache.copied.items():
+        now = os.stat(entry)
+        assert (now.st_ino, now.st_mtime_ns) == (inode, mtime), f"{entry.name} was retrained"
 
 
 def as_full(result: Result) -> Result:
