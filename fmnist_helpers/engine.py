@@ -7,22 +7,25 @@ plain 15-line PyTorch loop; this module runs the same recipe for many models at 
 The K models share their layer sizes and batch-norm placement (a :class:`Shape`); each one
 (a :class:`Member`) has its own seed (initialisation, batch order, dropout masks, batch-norm
 statistics), learning rate, penalties, dropout rate, number of epochs and early-stopping rule.
-Their weights are stacked into ``(K, in, out)`` tensors and each linear layer is one batched
+Their weights are stacked into ``(K, out, in)`` tensors and each linear layer is one batched
 matrix product. A model that finishes, stops early or diverges leaves the stack; the rest go on.
 
 **Same numbers alone or together** (on the CPU; tests check it). A model's arithmetic is its
-own: its slice of batched products, its columns of a product shared with the models that see
-the same images (the same seed), elementwise operations, reductions over its own batch. On the
-CPU the engine computes with one thread: there, MKL gives a column of a product the same value
-whatever the width of the product or the batch around it (measured with torch 2.14.1 on an
-AVX-512 CPU), while with several threads it splits one product differently from a batch of
-them. That holds for products of at most 128 rows: from 256 rows on, MKL computes a product
-150 columns wide or narrower by another kernel, so evaluation takes 128 images at a time.
-MKL's AVX2 code path does not keep a column's value when the product widens (measured here
-with ``MKL_CBWR=AVX2`` or ``MKL_ENABLE_INSTRUCTIONS=AVX2``), so on a CPU without AVX-512 a
-run's test numbers can depend on its stack-mates. One thread also keeps the numbers
-independent of the machine's core count; the run store gets its parallelism from whole stacks
-trained in separate processes instead.
+own: every matrix product is a batched one (``torch.bmm``/``baddbmm``), one problem per model,
+so a model's product is computed as if it were alone whatever the stack holds; elementwise
+operations and reductions run over its own slice. One wide product shared by the models that
+see the same images was faster on some CPUs, but MKL does not keep a column's value when such a
+product widens: on AVX2 CPUs for blocks 10 wide, and under ``MKL_CBWR=COMPATIBLE`` at every
+width (measured on an AMD EPYC, Zen 3, AVX2, torch 2.14.1, 2026-11-30). Per-model products kept
+every value there, natively and in portable mode (:mod:`fmnist_helpers.kernels`). Their cost,
+measured side by side against the wide products on that CPU (one epoch on the full data):
+the same for 20 shallow-shaped models of four experiments (0.99x) and 5 wide ones (1.00x),
+faster for 5 seeds of one model (0.66x to 0.68x: the shallow, deeper and batch-norm ones), since
+the first layer's weight is kept as ``nn.Linear`` keeps it, ``(K, out, 784)``, and multiplied
+from the left. The CPU computes with one thread: with several, MKL splits one product
+differently from a batch of them, and the numbers would depend on the core count; the run
+store gets its parallelism from whole stacks in separate processes. Evaluation takes 128 images
+at a time (a product of 256 rows or more can take another kernel).
 
 Why hand-written: ``torch.func.vmap`` cannot give each model its own dropout generator or
 update batch-norm running statistics in place; ``torch.func.stack_module_state`` stacks the
@@ -33,10 +36,10 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -44,8 +47,11 @@ from torch import nn
 from torch.func import stack_module_state
 from torch.nn import functional as F
 
+from .constraints import check, check_all
 from .data import IMAGE_SIZE, N_CLASSES, FashionMNIST
+from .history import History
 from .models import build_mlp, check_architecture, check_recipe
+from .settings import pick_device
 
 BATCH_SIZE = 32  # the study's
 STUDY_EVAL_BATCH = 32  # the study averaged per-batch accuracies over test batches of 32
@@ -56,16 +62,29 @@ MASK_CHUNK = 1 << 20  # bytes of dropout masks drawn at once: 1 MB was faster th
 BN_MOMENTUM, BN_EPS = 0.1, 1e-5  # nn.BatchNorm1d's defaults
 
 
-def pick_device(prefer: str | torch.device | None = None) -> torch.device:
-    """CUDA if present, else Apple's MPS, else the CPU; ``prefer`` or ``FMNIST_DEVICE`` wins."""
-    prefer = prefer or os.environ.get("FMNIST_DEVICE")
-    if prefer:
-        return torch.device(prefer)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+@runtime_checkable
+class StoppingRule(Protocol):
+    """When a member stops training, decided from one loss per epoch: what the engine asks of
+    a member's ``early_stopping``. :class:`EarlyStopping` is one; the planner's
+    :class:`~fmnist_helpers.planner.Trajectory` (several runs read from one training) another.
+
+    ``monitor``: the history column it reads (``"test_loss"`` or ``"val_loss"``).
+    ``step(value, epoch)``: record an epoch's value; True when the member stops training.
+    ``best_epoch``: the epoch its history reports as the best so far (None: none).
+    ``run_ends_at(epoch)``: whether a run the member carries ends at ``epoch`` although the
+    member trains on; there the engine measures ``train_acc`` on all the training rows, as at a
+    member's last epoch (see :class:`~fmnist_helpers.history.History`).
+    """
+
+    @property
+    def monitor(self) -> str: ...
+
+    @property
+    def best_epoch(self) -> int | None: ...
+
+    def step(self, value: float, epoch: int) -> bool: ...
+
+    def run_ends_at(self, epoch: int) -> bool: ...
 
 
 class EarlyStopping:
@@ -81,14 +100,8 @@ class EarlyStopping:
 
     def __init__(self, patience: int = 3, min_delta: float = 0.01, monitor: str = "test_loss",
                  against: str = "best"):
-        if int(patience) != patience or patience < 1:
-            raise ValueError(f"patience must be a whole number >= 1, got {patience}")
-        if not min_delta >= 0:
-            raise ValueError(f"min_delta must be >= 0, got {min_delta}")
-        if monitor not in {"test_loss", "val_loss"}:
-            raise ValueError(f"monitor must be 'test_loss' or 'val_loss', got {monitor!r}")
-        if against not in {"best", "previous"}:
-            raise ValueError(f"against must be 'best' or 'previous', got {against!r}")
+        check_all(patience=patience, min_delta=min_delta, monitor=monitor)
+        check("against", against, label="against")
         self.patience, self.min_delta, self.monitor = patience, min_delta, monitor
         self.against = against
         self.best = self.previous = math.inf
@@ -106,49 +119,9 @@ class EarlyStopping:
         self.previous = value
         return self.bad_epochs >= self.patience
 
-
-@dataclass
-class History:
-    """One row per finished epoch, plus how the run ended.
-
-    Columns: ``epoch``; ``train_loss`` (mean cross-entropy over the epoch, while the weights
-    change); ``train_acc_running`` (the study's train accuracy: mean of per-batch accuracies
-    over the epoch); ``train_acc`` (correct / total on the training rows after the epoch: on
-    all of them, exact, at the run's last epoch; at the epochs before, which only draw the
-    curves, on :data:`TRAIN_SAMPLE` of them evenly spaced, six times cheaper on the full
-    data); ``test_loss``; ``test_acc`` (exact); ``test_acc_study`` (the study's way: mean of
-    per-batch accuracies over test batches of 32); ``val_loss``/``val_acc`` with a validation
-    split. ``diverged`` says where the loss became NaN or infinite, when it did (the last
-    finished epoch's ``train_acc`` is then the sample's).
-    """
-
-    rows: list[dict] = field(default_factory=list)
-    stopped_early: bool = False
-    best_epoch: int | None = None
-    interrupted: bool = False
-    diverged: str | None = None
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, column: str) -> list:
-        return [row[column] for row in self.rows]
-
-    @property
-    def last(self) -> dict:
-        if not self.rows:
-            raise ValueError(f"the run finished no epoch ({self.diverged or 'interrupted'})")
-        return self.rows[-1]
-
-    def to_dict(self) -> dict:
-        return {"rows": self.rows, "stopped_early": self.stopped_early,
-                "best_epoch": self.best_epoch, "interrupted": self.interrupted,
-                "diverged": self.diverged}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> History:
-        return cls(d["rows"], d["stopped_early"], d["best_epoch"], d.get("interrupted", False),
-                   d.get("diverged"))
+    def run_ends_at(self, epoch: int) -> bool:
+        """False: the one run this rule decides ends only where :meth:`step` says stop."""
+        return False
 
 
 @dataclass(frozen=True)
@@ -187,17 +160,17 @@ class Member:
     l1: float = 0.0
     l2: float = 0.0
     l2_first: float = 0.0
-    early_stopping: EarlyStopping | None = None
+    early_stopping: StoppingRule | None = None
     train_rows: torch.Tensor | None = None
     validation_rows: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.seed, bool) or int(self.seed) != self.seed:
-            raise ValueError(f"seed must be a whole number, got {self.seed!r}")
+        check_all(seed=self.seed, dropout=self.dropout)
         check_recipe(self.lr, self.epochs, self.l1, self.l2, self.l2_first)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         stop = self.early_stopping
+        if stop is not None and not isinstance(stop, StoppingRule):
+            raise TypeError(f"early_stopping must be a StoppingRule (an EarlyStopping), got "
+                            f"{stop!r}")
         if stop is not None and stop.monitor == "val_loss" and self.validation_rows is None:
             raise ValueError("early stopping on 'val_loss' needs validation_rows")
 
@@ -752,10 +725,10 @@ def _train(shape: Shape, members: list[Member], data: FashionMNIST, device: torc
     return _finish(shape, members, histories, models)
 
 
-def _a_run_ends(rule, epoch: int) -> bool:
-    """Whether a run ends at ``epoch`` on a member that trains on: the run store's
-    trajectories (several runs read from one training) say so with ``run_ends_at``."""
-    return rule is not None and hasattr(rule, "run_ends_at") and rule.run_ends_at(epoch)
+def _a_run_ends(rule: StoppingRule | None, epoch: int) -> bool:
+    """Whether a run ends at ``epoch`` on a member that trains on: the planner's trajectories
+    (several runs read from one training) say so; an :class:`EarlyStopping` never does."""
+    return rule is not None and rule.run_ends_at(epoch)
 
 
 def _train_accuracy(stack: Stack, ending: dict, images: torch.Tensor, labels: torch.Tensor,
