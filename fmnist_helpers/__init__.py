@@ -8,10 +8,13 @@ _apply_kernels()
 # ruff: noqa: E402
 
 from .data import CLASSES, DataError, FashionMNIST, Split, load_fashion_mnist
-from .engine import EarlyStopping, History, Member, Shape, pick_device, train_stack
+from .engine import EarlyStopping, Member, Shape, train_stack
+from .history import History
 from .models import build_mlp, count_parameters
-from .runs import Result, run_experiment, study_results, train_runs
-from .settings import Settings, settings
+from .planner import train_runs
+from .results import Result
+from .runs import run_experiment, study_results
+from .settings import Settings, pick_device, settings
 from .study import PAPER, READINGS, STUDY, Experiment
 
 __all__ = [

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .runs import Result
+from .results import Result
 from .seeds import (
     ALPHA,
     JITTER_DEFINITION,

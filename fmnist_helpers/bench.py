@@ -36,9 +36,11 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from .bridge import member_for, shape_of
 from .data import locate
 from .engine import Member, train_stack
-from .runs import get_data, member_for, resolve, shape_of, train_runs
+from .planner import train_runs
+from .results import get_data, resolve
 from .settings import settings
 from .study import CONTROLS, READINGS, STUDY, get_experiment
 

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import torch
 
+from .settings import quick_mode  # FMNIST_QUICK, read in settings; importable from here too
+
 CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -83,11 +85,6 @@ class NonCanonicalError(DataError):
             f"{ALLOW_NONCANONICAL_ENV}=1 to use your own variant on purpose."
         )
         self.what = what
-
-
-def quick_mode() -> bool:
-    """Return True when ``FMNIST_QUICK`` asks for the short, small-subset settings."""
-    return os.environ.get("FMNIST_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def allow_noncanonical() -> bool:

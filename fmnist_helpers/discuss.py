@@ -19,7 +19,7 @@ from .data import (
     FashionMNIST,
 )
 from .models import count_parameters, linear_layers
-from .runs import Result, resolve
+from .results import Result, resolve
 from .seeds import (
     ALPHA,
     Seeds,

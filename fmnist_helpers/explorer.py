@@ -1,6 +1,6 @@
 """The explorer: depth, width and dropout over a grid of real runs, as one self-contained page.
 
-The grid (:data:`GRID`) is trained by the project's engine through :func:`runs.train_runs`,
+The grid (:data:`GRID`) is trained by the project's engine through :func:`planner.train_runs`,
 with the study's recipe (SGD, lr 0.1, batches of 32, 10 epochs) and two seeds per point. A grid
 point that is one of the study's models (depth 3 width 10 is "shallow", width 50 "wide", ...)
 *is* that experiment, so it shares the study's cached runs. :func:`write_explorer` writes one
@@ -13,7 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .runs import Result, cached_results, train_runs
+from .planner import train_runs
+from .results import Result, cached_results
 from .settings import settings
 from .study import CONTROLS, PAPER, READINGS, STUDY, Experiment
 from .style import TEST_STYLE, TRAIN_STYLE

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-from .runs import Result
+from .results import Result
 from .seeds import (
     Seeds,
     epochs,

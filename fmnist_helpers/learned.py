@@ -1,7 +1,7 @@
 """What the networks learned: per-class accuracy, confusions, mistakes, first-layer features.
 
 Everything here reads a run's stored test predictions and final weights (see
-:class:`fmnist_helpers.runs.Artifacts`); nothing is trained. Over several seeds of a model, the
+:class:`fmnist_helpers.results.Artifacts`); nothing is trained. Over several seeds of a model, the
 seeds that collapsed to chance (:func:`fmnist_helpers.seeds.collapsed`) are left out of means
 and spreads, as in the rest of the report. Every figure function returns a matplotlib
 ``Figure`` with a one-line caption under it saying what to look at.
@@ -20,7 +20,7 @@ from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE, N_CLASSES, FashionMNIST
 from .models import linear_layers
-from .runs import Result, get_data
+from .results import Result, get_data
 from .seeds import group, pct
 from .style import caption, styled
 from .tables import Table

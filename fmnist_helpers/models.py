@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
+from .constraints import check_all
 from .data import IMAGE_SIZE, N_CLASSES
 
 
@@ -14,12 +13,7 @@ def check_architecture(
     n_linear: int = 3, hidden: int = 10, batch_norm: bool = False, dropout: float = 0.0
 ) -> None:
     """Raise ``ValueError`` for a network :func:`build_mlp` cannot build (draws no randomness)."""
-    if isinstance(n_linear, bool) or int(n_linear) != n_linear or n_linear < 1:
-        raise ValueError(f"n_linear must be a whole number >= 1, got {n_linear!r}")
-    if isinstance(hidden, bool) or int(hidden) != hidden or hidden < 1:
-        raise ValueError(f"hidden width must be a whole number >= 1, got {hidden!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+    check_all(n_linear=n_linear, hidden=hidden, dropout=dropout)
     if batch_norm and n_linear < 2:
         raise ValueError("batch norm needs at least one hidden layer (n_linear >= 2)")
 
@@ -27,13 +21,7 @@ def check_architecture(
 def check_recipe(lr: float, epochs: int, l1: float = 0.0, l2: float = 0.0,
                  l2_first: float = 0.0) -> None:
     """Raise ``ValueError`` for a learning rate, epoch count or penalty no run can train with."""
-    if not (lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"learning rate must be a finite number > 0, got {lr}")
-    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
-        raise ValueError(f"epochs must be a whole number >= 1, got {epochs!r}")
-    for name, value in (("l1", l1), ("l2", l2), ("l2_first", l2_first)):
-        if not (value >= 0 and math.isfinite(value)):
-            raise ValueError(f"{name} strength must be a finite number >= 0, got {value}")
+    check_all(lr=lr, epochs=epochs, l1=l1, l2=l2, l2_first=l2_first)
 
 
 def build_mlp(

@@ -14,7 +14,7 @@ import numpy as np
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from .engine import History
+from .history import History
 from .style import (
     COLLAPSED_STYLE,
     REFERENCE,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .data import FashionMNIST
-    from .runs import Result
+    from .results import Result
     from .seeds import Seeds
 
 

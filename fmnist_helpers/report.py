@@ -3,7 +3,7 @@
     python -m fmnist_helpers.report [--quick] [--out DIR] [--update-notebooks] [--only 00 08]
 
 First every run that the notebooks read (all experiments, readings and controls, every seed, and
-the explorer's grid) is trained in one plan by :func:`fmnist_helpers.runs.train_runs`, one
+the explorer's grid) is trained in one plan by :func:`fmnist_helpers.planner.train_runs`, one
 progress bar over all of them; runs already in the cache are loaded. Then each notebook in
 ``notebooks/`` (``NN_name.ipynb``, in order but the playground first, two at a time on a
 machine with two cores: ``--jobs``) runs in a fresh kernel on this Python interpreter. Right
@@ -338,7 +338,7 @@ def summary_html(quick: bool) -> tuple[str, str]:
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     from . import findings, plots, tables
-    from .runs import cached_results
+    from .results import cached_results
     from .study import CONTROLS, READINGS, STUDY
 
     results = cached_results([*STUDY, *CONTROLS], quick=quick)
@@ -419,13 +419,13 @@ on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 
 def train_everything(quick: bool) -> None:
     """Train (or load) every run the notebooks read before any notebook runs: the study's
-    models, readings and controls, and the explorer's grid, in one plan (:func:`runs.plan`).
+    models, readings and controls, and the explorer's grid, in one plan (:func:`planner.plan`).
 
     One plan, so the worker that finishes first goes on with the grid while the other ends the
     study, and the grid's points that share a shape with the study's models join their stacks.
     """
     from .explorer import grid_runs
-    from .runs import train_runs
+    from .planner import train_runs
     from .settings import settings
     from .study import CONTROLS, READINGS, STUDY
 

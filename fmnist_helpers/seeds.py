@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .runs import Result, study_results
+from .results import Result
+from .runs import study_results
 from .study import Experiment
 
 CHANCE = 0.1  # ten balanced classes

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .constraints import check, check_all
 from .models import build_mlp, check_architecture, check_recipe
 
 MAX_EPOCHS = 50  # cap for early-stopping runs (the study's longest ran 38)
@@ -41,17 +42,10 @@ class Experiment:
         """Check every field (no randomness drawn); the message names the experiment."""
         try:
             check_architecture(self.n_linear, self.hidden, self.batch_norm, self.dropout)
-            if self.early_stopping not in (None, "test", "validation"):
-                raise ValueError("early_stopping must be None, 'test' or 'validation', "
-                                 f"got {self.early_stopping!r}")
+            check("early_stopping", self.early_stopping)
             check_recipe(self.lr, self.epochs, self.l1, self.l2, self.l2_first)
-            if int(self.patience) != self.patience or self.patience < 1:
-                raise ValueError(f"patience must be a whole number >= 1, got {self.patience}")
-            if not self.min_delta >= 0:
-                raise ValueError(f"min_delta must be >= 0, got {self.min_delta}")
-            if self.stop_against not in ("best", "previous"):
-                raise ValueError("stop_against must be 'best' or 'previous', "
-                                 f"got {self.stop_against!r}")
+            check_all(patience=self.patience, min_delta=self.min_delta,
+                      stop_against=self.stop_against)
         except (TypeError, ValueError) as e:
             raise ValueError(f"experiment {self.name!r}: {e}") from None
 

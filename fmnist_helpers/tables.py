@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from .runs import Result
+from .results import Result
 from .seeds import Seeds, epochs, group, mean_sd, test_acc, train_acc_running
 from .study import PAPER
 

@@ -28,11 +28,13 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .bridge import train_one
 from .data import N_CLASSES, QUICK_TEST_PER_CLASS, QUICK_TRAIN_PER_CLASS
-from .engine import History, evaluate
+from .engine import evaluate
+from .history import History
 from .models import count_parameters
 from .plots import plot_history, plot_overlay, plot_seeds_curves
-from .runs import get_data, resolve, train_one
+from .results import get_data, resolve
 from .settings import settings
 from .study import MAX_EPOCHS, STUDY, Experiment
 from .style import caption, style

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from fmnist_helpers import engine
+from fmnist_helpers import engine, planner
 from fmnist_helpers import runs as ex
 from fmnist_helpers.runs import plan, run_experiment, study_results
 from fmnist_helpers.settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS
@@ -26,7 +26,7 @@ def test_quick_run_is_cached_and_reloaded(monkeypatch):
     def no_training(*a, **k):
         raise AssertionError("should have loaded from the cache")
 
-    monkeypatch.setattr(ex, "train_stack", no_training)
+    monkeypatch.setattr(planner, "train_stack", no_training)
     again = run_experiment("shallow", seed=1, quick=True)
     assert again.history.rows == first.history.rows
     assert again.n_params == 8070
@@ -125,13 +125,13 @@ def test_with_workers_the_planner_cuts_only_a_stack_over_a_workers_share():
 def test_study_results_trains_what_is_missing_in_one_pass_and_caches_each_run(monkeypatch):
     first = run_experiment("dropout", seed=1, quick=True)  # in the cache already
     calls = []
-    real = ex.train_stack
+    real = planner.train_stack
 
     def counting(shape, members, *a, **k):
         calls.append(len(members))
         return real(shape, members, *a, **k)
 
-    monkeypatch.setattr(ex, "train_stack", counting)
+    monkeypatch.setattr(planner, "train_stack", counting)
     results = study_results(["shallow", "dropout", "l1", "deeper"], seeds=[0, 1], quick=True)
     assert [(r.experiment.name, r.seed) for r in results] == [
         (n, s) for n in ("shallow", "dropout", "l1", "deeper") for s in (0, 1)]
@@ -255,8 +255,9 @@ def test_an_entry_without_predictions_and_weights_is_trained_again(old, monkeypa
     assert ex.load_cached(path) is None and path.exists()  # incomplete, kept until replaced
     assert ex.cached_results(["shallow"], seeds=[4], quick=True) == []
     calls = []
-    real = ex.train_stack
-    monkeypatch.setattr(ex, "train_stack", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = planner.train_stack
+    monkeypatch.setattr(planner, "train_stack",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
     again = run_experiment("shallow", 4, quick=True)
     assert calls == [1] and again.history.rows == first.history.rows
     assert torch.equal(again.predictions, first.predictions)
@@ -269,7 +270,7 @@ def test_a_run_that_diverged_before_an_epoch_is_complete_without_predictions(mon
     assert result.history.diverged and result.artifacts.epoch == 0
     with pytest.raises(ValueError, match="no predictions or weights: the training loss"):
         _ = result.predictions
-    monkeypatch.setattr(ex, "train_stack", lambda *a, **k: pytest.fail("should be cached"))
+    monkeypatch.setattr(planner, "train_stack", lambda *a, **k: pytest.fail("should be cached"))
     assert run_experiment(wild, 0, quick=True).history.diverged
 
 
@@ -280,7 +281,7 @@ def test_seeds_that_are_not_whole_numbers_are_refused_before_training(seed, monk
     def no_training(*args, **kwargs):
         raise AssertionError("nothing may train with a bad seed")
 
-    monkeypatch.setattr(store, "train_stack", no_training)
+    monkeypatch.setattr(planner, "train_stack", no_training)
     with pytest.raises(ValueError, match="a seed must be a whole number"):
         store.run_experiment("shallow", seed=seed, quick=True)
     with pytest.raises(ValueError, match="a seed must be a whole number"):

@@ -116,7 +116,7 @@ def test_tables_refuse_too_many_columns_and_mixed_modes(models):
 
 
 def test_cached_results_finds_the_trained_runs_without_training(tmp_path, monkeypatch):
-    from fmnist_helpers import runs as store
+    from fmnist_helpers import planner
 
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / "results"))
     trained = run_experiment("shallow", 0, quick=True)
@@ -124,7 +124,7 @@ def test_cached_results_finds_the_trained_runs_without_training(tmp_path, monkey
     def no_training(*args, **kwargs):
         raise AssertionError("cached_results must not train")
 
-    monkeypatch.setattr(store, "train_stack", no_training)
+    monkeypatch.setattr(planner, "train_stack", no_training)
     found = cached_results(["shallow", "deeper"], seeds=(0, 1), quick=True)
     assert [(r.experiment.name, r.seed) for r in found] == [("shallow", 0)]
     assert found[0].history.rows == trained.history.rows
@@ -165,7 +165,9 @@ def test_difference_line_ties_and_signs(models):
                                              .experiment),
                          dataclasses.replace(with_accs(a1, [0.85]), experiment=models["wide"]
                                              .experiment)])
-    assert "are level in test accuracy" in discuss.difference_line(other, same)
+    text = discuss.difference_line(other, same)
+    assert "minus that of the shallow network is +0.0 points (95% bootstrap interval" in text
+    assert "not shown to differ" in text and "same" not in text  # a tie supports nothing
     assert "-" not in discuss.points(-0.019) and discuss.points(0.01) == "1.0 point"
 
 
