@@ -18,6 +18,7 @@ from .data import (
     QUICK_TRAIN_PER_CLASS,
     FashionMNIST,
 )
+from .diagnostics import life_of, life_phrase
 from .models import count_parameters, linear_layers
 from .results import Result, resolve
 from .seeds import (
@@ -194,11 +195,10 @@ def collapse_line(s: Seeds) -> str:
     """Name the seeds that collapsed to chance or diverged (empty when none did)."""
     if not s.collapsed:
         return ""
-    names = ", ".join(f"{r.seed} ({'diverged' if r.history.diverged else pct(r.final['test_acc'])})"
-                      for r in s.collapsed)
-    seed_word = "Seed" if len(s.collapsed) == 1 else "Seeds"
     kept = len(s.kept)
-    return (f"{seed_word} {names} collapsed to chance level; the numbers above describe the other "
+    stories = "; ".join(life_phrase(r.seed, life_of(r.history), pct) for r in s.collapsed)
+    return (f"{_cap(stories)}: {'it is' if len(s.collapsed) == 1 else 'they are'} left out of "
+            f"the numbers above, which describe the other "
             f"{'seed' if kept == 1 else f'{kept} seeds'}.")
 
 
@@ -340,13 +340,14 @@ def loss_vs_chance(*models: Seeds) -> str:
     for s in models:
         first = s.summary(lambda r: r.history["train_loss"][0])
         last = s.summary(lambda r: r.history["train_loss"][-1])
-        stuck = [r.seed for r in s if r.history["train_loss"][-1] > chance - 0.05]
+        stuck = [r for r in s if r.history["train_loss"][-1] > chance - 0.05]
         line = (f"{_cap(label(s))} averaged {first.median:.3f} over its first epoch and "
                 f"{last.median:.3f} over its last (medians over the seeds)")
-        if stuck:
-            seeds_ = ", ".join(map(str, stuck))
-            line += (f"; seed{'s' if len(stuck) > 1 else ''} {seeds_} never moved away from "
-                     "guessing.")
+        if stuck:  # the whole history says whether a seed never learned or learned, then died
+            line += "; " + "; ".join(
+                life_phrase(r.seed, life_of(r.history), pct)
+                + f" (training loss {r.history['train_loss'][-1]:.2f} in its last epoch)"
+                for r in stuck) + "."
         else:
             line += f", {chance - last.median:.3f} below that mark; no seed stayed at guessing."
         text.append(line)

@@ -172,7 +172,8 @@ SCRIPT = """
     });
     var done = idx.length ? Plotly.restyle(gd, {visible: vis}, idx) : Promise.resolve();
     return done.then(function () {
-      return Plotly.relayout(gd, {'title.text': m.points[key].title});
+      return Plotly.relayout(gd, {'title.text': m.points[key].title,
+                                  'yaxis.range': m.points[key].loss_range});
     });
   }
   gd.on('plotly_sliderchange', show);
@@ -219,13 +220,45 @@ class Point:
     def key(self) -> str:
         return "|".join(_value(d, v) for d, v in zip(DIMS, self.setting, strict=True))
 
-    def finals(self, column: str) -> list[float]:
-        """The last epoch's ``column`` of each seed that finished one."""
-        return [r.history.last[column] for r in self.runs if len(r.history)]
+    @property
+    def collapsed(self) -> list[Result]:
+        """The seeds that collapsed to chance or diverged (:func:`seeds.collapsed`)."""
+        from .seeds import collapsed
+
+        return [r for r in self.runs if collapsed(r)]
+
+    @property
+    def kept(self) -> list[Result]:
+        """The seeds that did not collapse (all of them when every seed collapsed): the
+        report's rule, collapsed seeds are reported apart, not averaged in."""
+        return [r for r in self.runs if r not in self.collapsed] or self.runs
+
+    def finals(self, column: str, kept: bool = False) -> list[float]:
+        """The last epoch's ``column`` of each seed (each kept seed) that finished one."""
+        return [r.history.last[column] for r in (self.kept if kept else self.runs)
+                if len(r.history)]
 
     def mean(self, column: str) -> float | None:
-        values = self.finals(column)
+        """The mean of ``column`` at the last epoch over the seeds that did not collapse."""
+        values = self.finals(column, kept=True)
         return sum(values) / len(values) if values else None
+
+    def collapse_note(self) -> str:
+        """"" or " · seed 0 (0.100) collapsed to chance, left out of the mean"."""
+        if not self.collapsed:
+            return ""
+        if len(self.collapsed) == len(self.runs):
+            return " · every seed collapsed to chance"
+        gone = ", ".join(f"{r.seed} (" + ("diverged" if r.history.diverged or not len(r.history)
+                                          else f"{r.final['test_acc']:.3f}") + ")"
+                         for r in self.collapsed)
+        return f" · seed {gone} collapsed to chance, left out of the mean"
+
+    def loss_range(self) -> list[float]:
+        """The loss axis for this point: from 0 to its highest loss (train or test, any
+        seed), so that a curve that did not diverge is not flattened by one that did."""
+        tops = [max(self.curve(f"{s}_loss")[3], default=0.0) for s in ("train", "test")]
+        return [0.0, 1.05 * max(max(tops), 0.5)]
 
     def curve(self, column: str) -> tuple[list[int], list[float], list[float], list[float]]:
         """Per epoch: the epochs, the mean over the seeds, their lowest and their highest."""
@@ -247,14 +280,16 @@ class Point:
         name = self.runs[0].experiment.name
         if name in STUDY:
             head += f" (the study's <i>{name}</i> model)"
-        tests, test, train = self.finals("test_acc"), self.mean("test_acc"), self.mean("train_acc")
+        tests, test, train = (self.finals("test_acc", kept=True), self.mean("test_acc"),
+                              self.mean("train_acc"))
         if test is None:
             return head + "<br>no seed finished an epoch (diverged)"
         seeds = ", ".join(str(r.seed) for r in self.runs)
-        return (f"{head}<br>test accuracy <b>{test:.3f}</b> (seeds {min(tests):.3f} to "
-                f"{max(tests):.3f}) · train accuracy {train:.3f} · "
-                f"{self.runs[0].n_params:,} parameters · seeds {seeds}, "
-                f"{self.runs[0].epochs_trained} epochs")
+        spread = f"seeds {min(tests):.3f} to {max(tests):.3f}" if len(tests) > 1 else \
+            "one seed"
+        return (f"{head}<br>test accuracy <b>{test:.3f}</b> ({spread}) · train accuracy "
+                f"{train:.3f} · {self.runs[0].n_params:,} parameters · seeds {seeds}, "
+                f"{self.runs[0].epochs_trained} epochs{self.collapse_note()}")
 
 
 def _check_on_grid(result: Result) -> None:
@@ -361,14 +396,17 @@ def _add_heatmaps(fig, points: dict[tuple, Point], values: dict[str, list]) -> N
                 acc = point.mean("test_acc") if point else None
                 name = point.runs[0].experiment.name if point else ""
                 z[-1].append(acc)
+                gone = len(point.collapsed) if point and len(point.kept) < len(point.runs) else 0
                 text[-1].append(("" if acc is None else f"{acc:.3f}")
+                                + (f"<br>({gone} collapsed)" if gone else "")
                                 + (f"<br><b>{name}</b>" if name in STUDY else ""))
                 notes[-1].append(_study_note(name) if name in STUDY else "")
         fig.add_trace(go.Heatmap(
             x=[str(w) for w in values["width"]], y=[str(d) for d in values["depth"]], z=z,
             text=text, customdata=notes, texttemplate="%{text}", coloraxis="coloraxis",
             meta={"heatmap": _value("dropout", p)}, name=f"dropout {p:g}",
-            hovertemplate="depth %{y}, width %{x}: test accuracy %{z:.3f} (mean of the seeds)"
+            hovertemplate="depth %{y}, width %{x}: test accuracy %{z:.3f} (mean of the seeds "
+                          "that did not collapse)"
                           "<br>%{customdata}<br>click to show its curves<extra></extra>"),
             row=2, col=2 * k + 1)
 
@@ -382,13 +420,10 @@ def _study_note(name: str) -> str:
 def _lay_out(fig, points: dict[tuple, Point], values: dict[str, list], start: tuple) -> None:
     """Axes, colour scale, sliders, title, and the table of every point for the script."""
     quick = next(iter(points.values())).runs[0].quick
-    curves = [p.curve(f"{s}_{m}") for p in points.values() for s in ("train", "test")
-              for m in ("loss",)]
-    top = max((max(c[3]) for c in curves if c[3]), default=2.5)
     accs = [p.curve(f"{s}_acc") for p in points.values() for s in ("train", "test")]
     low = min((min(c[2]) for c in accs if c[2]), default=0.0)
     n = len(values["dropout"])
-    fig.update_yaxes(range=[0, top * 1.05], row=1, col=1)
+    fig.update_yaxes(range=points[start].loss_range(), row=1, col=1)
     fig.update_yaxes(range=[math.floor(low * 20) / 20, 1.0], row=1, col=n + 1)
     fig.update_xaxes(title_text="epoch", dtick=1 if len(points) and max(
         r.epochs_trained for p in points.values() for r in p.runs) <= 12 else None, row=1)
@@ -420,6 +455,8 @@ def _lay_out(fig, points: dict[tuple, Point], values: dict[str, list], start: tu
             "test_acc": point.mean("test_acc") if point else None,
             "train_acc": point.mean("train_acc") if point else None,
             "n_params": point.runs[0].n_params if point else None,
+            "loss_range": point.loss_range() if point else [0.0, 2.5],
+            "collapsed": [r.seed for r in point.collapsed] if point else [],
             "seeds": [r.seed for r in point.runs] if point else []}
     fig.update_layout(
         height=980, margin={"t": 200, "l": 60, "r": 30, "b": 60}, sliders=sliders,
@@ -455,10 +492,12 @@ a {{ color: #0b62c4; }} .muted {{ color: #666; }}</style></head>
 <p>Every setting of the grid was trained on {data} with the study's recipe (plain SGD,
 learning rate 0.1, batches of 32, {epochs} epochs), {seeds} seeds each: {runs} runs. Move the
 sliders (or click a cell of a heat map) to show one setting: its loss and accuracy after each
-epoch, train in blue and test in red, the line the mean of the seeds and the shaded band the
-range between them, and its final numbers in the heading. Train loss is averaged while the
-epoch trains; train accuracy is measured after it. The heat maps give the final test accuracy
-of every setting, the study's own models named on them.</p>
+epoch, train in blue and test in orange, the line the mean of the seeds and the shaded band
+the range between them, and its final numbers in the heading; the loss axis is scaled to the
+setting shown. A seed that collapsed to chance is reported apart, as in the report: it is named
+in the heading and left out of the means (heat maps, heading and table). Train loss is
+averaged while the epoch trains; train accuracy is measured after it. The heat maps give the
+final test accuracy of every setting, the study's own models named on them.</p>
 {figure}
 <p class="muted">Drawn with plotly; everything is in this one file and works offline.</p>
 </body></html>
@@ -513,8 +552,9 @@ def show_explorer(results: Sequence[Result] | None = None, quick: bool | None = 
 
 
 def grid_table(results: Sequence[Result]):
-    """Final test accuracy (mean of the seeds) per setting: a row per dropout rate and depth,
-    a column per width."""
+    """Final test accuracy (mean of the seeds that did not collapse) per setting: a row per
+    dropout rate and depth, a column per width. :func:`grid_collapses` names the seeds left
+    out."""
     import pandas as pd
 
     rows = [{"dropout": p.dropout, "depth": p.depth, "width": p.width,
@@ -525,6 +565,16 @@ def grid_table(results: Sequence[Result]):
         frame = frame.drop(columns="batch norm")
     index = [c for c in ("dropout", "batch norm", "depth") if c in frame]
     return frame.pivot_table(index=index, columns="width", values="test acc")
+
+
+def grid_collapses(results: Sequence[Result]) -> list[str]:
+    """The grid's seeds that collapsed to chance, reported apart from the means: "depth 8,
+    width 10, dropout 0: seed 0 (0.100)"."""
+    return [f"depth {p.depth}, width {p.width}, dropout {p.dropout:g}"
+            + (", batch norm" if p.batch_norm else "") + ": "
+            + ", ".join(f"seed {r.seed} ({r.final['test_acc']:.3f})" if len(r.history)
+                        else f"seed {r.seed} (diverged)" for r in p.collapsed)
+            for p in points_of(results).values() if p.collapsed]
 
 
 def report_section(out, quick: bool) -> str:

@@ -220,7 +220,14 @@ def plot_all_curves(results: Iterable[Result], sections: dict[str, Sequence[str]
         for i, s in enumerate(models):
             style = REFERENCE if i == 0 else series(i - 1)
             epochs, median = s.curve(metric)
-            ax.plot(epochs, median, label=s.name, markersize=3, linewidth=1.5, **style)
+            line, = ax.plot(epochs, median, label=s.name, markersize=3, linewidth=1.5, **style)
+            if s.experiment.early_stopping:  # where the median seed stopped, on its line
+                stop = int(np.median([len(r.history) for r in s.kept]))
+                stopped = [r.seed for r in s.kept if len(r.history) == stop]
+                at = epochs.tolist().index(stop) if stop in epochs else None
+                if at is not None and stopped:
+                    ax.plot([stop], [median[at]], marker="|", markersize=12,
+                            markeredgewidth=2, color=line.get_color(), linestyle="none")
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -230,8 +237,10 @@ def plot_all_curves(results: Iterable[Result], sections: dict[str, Sequence[str]
     for ax in axes[:, 0]:
         ax.set_ylabel(metric.replace("_acc", " accuracy").replace("_", " "))
     return caption(fig, "Median over the seeds per epoch, one panel per section; grey: the "
-                        "model each section compares against. Early-stopping lines end where "
-                        "the median run stopped.")
+                        "model each section compares against. An early-stopping line runs to "
+                        "its longest seed: past the first seed's stop, its median is over the "
+                        "seeds still training (at the end, one or two); the tick on it marks "
+                        "the epoch where the median seed stopped.")
 
 
 @styled

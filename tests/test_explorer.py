@@ -4,6 +4,7 @@ Everything runs on the real data in quick mode: the quick grid (8 settings x 2 s
 the stratified subset) is trained once for the module, in a private results folder.
 """
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,9 @@ from types import SimpleNamespace
 import pytest
 
 from fmnist_helpers import explorer
+from fmnist_helpers.engine import History
 from fmnist_helpers.runs import cached_results, run_experiment
+from fmnist_helpers.seeds import collapsed
 from fmnist_helpers.study import READINGS, STUDY
 
 TIMEOUT_MS = 30_000
@@ -118,8 +121,14 @@ def test_page_embeds_the_cached_runs(grid_cache):
     for key, point in points.items():
         depth, width, dropout, _ = key.split("|")
         runs = runs_at(int(depth), int(width), float(dropout))
-        assert point["test_acc"] == pytest.approx(sum(r.final["test_acc"] for r in runs) / 2)
-        assert point["train_acc"] == pytest.approx(sum(r.final["train_acc"] for r in runs) / 2)
+        kept = [r for r in runs if not collapsed(r)] or runs  # collapsed seeds apart
+        assert point["collapsed"] == [r.seed for r in runs if collapsed(r)]
+        assert point["test_acc"] == pytest.approx(
+            sum(r.final["test_acc"] for r in kept) / len(kept))
+        assert point["train_acc"] == pytest.approx(
+            sum(r.final["train_acc"] for r in kept) / len(kept))
+        top = max(v for r in runs for c in ("train_loss", "test_loss") for v in r.history[c])
+        assert point["loss_range"] == pytest.approx([0, 1.05 * max(top, 0.5)])
         assert point["n_params"] == runs[0].n_params
         assert point["seeds"] == [0, 1]
         assert f"test accuracy <b>{point['test_acc']:.3f}</b>" in point["title"]
@@ -128,6 +137,20 @@ def test_page_embeds_the_cached_runs(grid_cache):
     assert heat["z"][row][col] == pytest.approx(points["8|50|0.2|off"]["test_acc"])
     assert "shallow" in json.dumps(next(t for t in data if t["type"] == "heatmap"
                                         and t["meta"]["heatmap"] == "0")["text"])
+
+
+def test_a_collapsed_seed_is_reported_apart(grid_cache):
+    """The report's rule: a seed at chance is named and left out of the mean."""
+    runs = runs_at(3, 10, 0.0)
+    dead = dataclasses.replace(runs[0], history=History(
+        [dict(row, test_acc=0.1, test_loss=7.0) for row in runs[0].history.rows]))
+    point = explorer.points_of([dead, runs[1]])[(3, 10, 0.0, False)]
+    assert point.mean("test_acc") == runs[1].final["test_acc"]
+    assert "seed 0 (0.100) collapsed to chance, left out of the mean" in point.title()
+    assert point.loss_range()[1] == pytest.approx(1.05 * 7.0)
+    assert explorer.grid_collapses([dead, runs[1]]) == [
+        "depth 3, width 10, dropout 0: seed 0 (0.100)"]
+    assert "test in orange" in explorer.PAGE and "test in red" not in explorer.PAGE
 
 
 def test_page_is_one_self_contained_file(grid):
@@ -150,8 +173,9 @@ def test_explorer_rejects_what_is_not_a_grid_run():
 def test_table_notebook_view_and_report_section(grid_cache, tmp_path):
     table = explorer.grid_table(grid_cache.results)
     assert list(table.columns) == [10, 50] and len(table) == 4
-    shallow = runs_at(3, 10, 0.0)
-    assert table.loc[(0.0, 3), 10] == pytest.approx(sum(r.final["test_acc"] for r in shallow) / 2)
+    shallow = [r for r in runs_at(3, 10, 0.0) if not collapsed(r)] or runs_at(3, 10, 0.0)
+    assert table.loc[(0.0, 3), 10] == pytest.approx(
+        sum(r.final["test_acc"] for r in shallow) / len(shallow))
     inline = explorer.show_explorer(grid_cache.results)._repr_html_()
     assert "plotly.js v" in inline and "plotly_sliderchange" in inline
     assert "<html" not in inline  # a fragment for a notebook output

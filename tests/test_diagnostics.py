@@ -1,0 +1,70 @@
+"""The collapse sentences read a run's whole history; the diagnostics change no number."""
+
+import math
+
+import numpy as np
+import torch
+
+from fmnist_helpers import diagnostics, discuss
+from fmnist_helpers.engine import History
+from fmnist_helpers.runs import Result
+from fmnist_helpers.seeds import Seeds
+from fmnist_helpers.study import STUDY
+
+
+def history(test_accs, train_losses, diverged=None) -> History:
+    rows = [{"epoch": e, "train_loss": loss, "train_acc_running": acc, "train_acc": acc,
+             "test_loss": loss, "test_acc": acc, "test_acc_study": acc}
+            for e, (acc, loss) in enumerate(zip(test_accs, train_losses, strict=True), 1)]
+    return History(rows, diverged=diverged)
+
+
+def run(seed, test_accs, train_losses, name="deeper") -> Result:
+    return Result(STUDY[name], seed, False, history(test_accs, train_losses), 8600, "cpu")
+
+
+# seed 0 learns to 57% after epoch 1, then falls to chance from epoch 6 on, its loss at 2.30
+DIES = ([0.573, 0.41, 0.30, 0.22, 0.21, 0.10, 0.10, 0.10, 0.10, 0.10],
+        [1.83, 1.9, 2.1, 2.2, 2.25, 2.30, 2.30, 2.30, 2.30, 2.30])
+NEVER = ([0.10] * 10, [2.30] * 10)
+TRAINS = ([0.6 + 0.02 * e for e in range(10)], [1.2 - 0.06 * e for e in range(10)])
+
+
+def test_life_of_reads_the_whole_history():
+    life = diagnostics.life_of(history(*DIES))
+    assert (life.kind, life.best_epoch, life.died_at) == ("died", 1, 6)
+    assert life.best_acc == 0.573
+    assert diagnostics.life_of(history(*NEVER)).kind == "never learned"
+    assert diagnostics.life_of(history(*TRAINS)).kind == "trained"
+
+
+def test_collapse_sentences_say_learned_then_died():
+    s = Seeds([run(0, *DIES), run(1, *TRAINS), run(2, *NEVER)])
+    text = discuss.loss_vs_chance(s)
+    assert "seed 0 learned (57.3% test accuracy after epoch 1), then died: from epoch 6" in text
+    assert "seed 0 never moved" not in text
+    assert "seed 2 never moved away from guessing" in text
+    assert "seed 1" not in text
+    line = discuss.collapse_line(s)
+    assert "Seed 0 learned (57.3% test accuracy after epoch 1), then died" in line
+    assert "seed 2 never moved away from guessing" in line
+    assert "the other seed." in line
+
+
+def test_measure_gradient_norms_and_dead_units():
+    torch.manual_seed(0)
+    experiment = STUDY["deeper"]
+    model = experiment.build()
+    state = model.state_dict()
+    images, labels = torch.rand(50, 784), torch.arange(50) % 10
+    before = torch.random.get_rng_state()
+    out = diagnostics.measure(state, images, labels, experiment.n_linear, experiment.hidden)
+    assert torch.equal(before, torch.random.get_rng_state())  # draws nothing
+    assert out["grad_norm"].shape == (8,) and out["dead"].shape == (7,)
+    assert np.all(out["grad_norm"] > 0)
+    # kill every unit of layer 3: its bias far below zero
+    state["5.bias"] = torch.full((10,), -1e3)
+    out = diagnostics.measure(state, images, labels, experiment.n_linear, experiment.hidden)
+    assert out["dead"][2] == 1.0
+    assert np.all(out["grad_norm"][:3] == 0)  # nothing flows back past a dead layer
+    assert math.isfinite(float(out["loss"]))
