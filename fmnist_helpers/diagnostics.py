@@ -143,16 +143,22 @@ def wanted(experiment) -> bool:
 
 
 class Recorder:
-    """Diagnostics of one stack's members, epoch by epoch (the run store's hook-up)."""
+    """Diagnostics of one stack's members, epoch by epoch: the run store's hook-up.
+
+    The planner makes one per stack with :func:`recorder_for` (None when no run of the stack
+    asks for diagnostics), calls :meth:`observe` in its ``on_snapshot`` callback and
+    :meth:`save` as it caches each run.
+    """
 
     def __init__(self, data):
         self.images, self.labels = sample(data)
         self.rows: dict[int, list[dict[str, np.ndarray]]] = {}
 
-    def observe(self, j: int, experiment, state: dict[str, torch.Tensor]) -> None:
-        """Record member ``j``'s diagnostics at this epoch (``state``: its weights now)."""
-        if wanted(experiment):
-            e = experiment
+    def observe(self, j: int, runs, state: dict[str, torch.Tensor] | None) -> None:
+        """Record member ``j``'s diagnostics at this epoch (``runs``: the experiments it
+        trains; ``state``: its weights now)."""
+        if state is not None and any(wanted(e) for e in runs):
+            e = runs[0]
             self.rows.setdefault(j, []).append(
                 measure(state, self.images, self.labels, e.n_linear, e.hidden, e.batch_norm,
                         e.dropout))
@@ -162,6 +168,14 @@ class Recorder:
         rows = self.rows.get(j)
         if wanted(experiment) and rows is not None:
             write(path_of(entry), rows[:epochs])
+
+
+def recorder_for(members_runs, data) -> Recorder | None:
+    """A :class:`Recorder` for a stack whose members train ``members_runs`` (a list of lists of
+    experiments), or None when none of them asks for diagnostics (:func:`wanted`)."""
+    if any(wanted(e) for runs in members_runs for e in runs):
+        return Recorder(data)
+    return None
 
 
 def path_of(entry: Path) -> Path:
@@ -209,9 +223,10 @@ def of(result) -> dict[str, np.ndarray]:
     e = result.experiment
 
     def hook(j, history, snapshot):
+        state = snapshot.state_dict()
         recorder.rows.setdefault(j, []).append(
-            measure(snapshot.state_dict(), recorder.images, recorder.labels, e.n_linear,
-                    e.hidden, e.batch_norm, e.dropout))
+            measure(state, recorder.images, recorder.labels, e.n_linear, e.hidden,
+                    e.batch_norm, e.dropout))
 
     trained = train_stack(shape_of(e), [member_for(e, result.seed, data)], data,
                           device=config.device, on_snapshot=hook)[0]

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from . import diagnostics
 from .bridge import member_for, shape_of
 from .constraints import check_seed
 from .engine import EarlyStopping, History, Snapshot, train_stack
@@ -262,6 +263,7 @@ def _train_one_stack(stack: list[Trajectory], config: Settings, cache: bool,
     data = get_data(config.quick)
     out: dict[Path, Result] = {}
     latest: dict[int, Artifacts] = {}  # each member's predictions and weights, last epoch
+    diag = diagnostics.recorder_for([t.runs for t in stack], data)  # None for most stacks
 
     def save(trajectory: Trajectory, k: int, history: History, artifacts: Artifacts) -> None:
         experiment = trajectory.runs[k]
@@ -272,12 +274,16 @@ def _train_one_stack(stack: list[Trajectory], config: Settings, cache: bool,
                                     data.source, versions(), artifacts)
         if cache:  # the arrays first: a JSON entry naming them means they are whole
             artifacts.save(artifacts_path(path))
+            if diag is not None:
+                diag.save(stack.index(trajectory), experiment, len(result.history), path)
             write_atomic(path, result.to_dict())
         progress.run_done()
 
     def epoch_done(j: int, history: History, snapshot: Snapshot) -> None:
         trajectory = stack[j]
         latest[j] = Artifacts.of(snapshot)  # this epoch's, for the runs that end here
+        if diag is not None:  # gradient norms and dead units at this epoch's weights
+            diag.observe(j, trajectory.runs, latest[j].load()[1])
         for k, end in enumerate(trajectory.ends):
             if end is not None and end[0] == len(history):  # the runs that end here
                 save(trajectory, k, history, latest[j])

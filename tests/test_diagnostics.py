@@ -68,3 +68,29 @@ def test_measure_gradient_norms_and_dead_units():
     assert out["dead"][2] == 1.0
     assert np.all(out["grad_norm"][:3] == 0)  # nothing flows back past a dead layer
     assert math.isfinite(float(out["loss"]))
+
+
+def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monkeypatch):
+    """deeper's runs carry diagnostics per epoch, written through the planner's snapshot hook;
+    the same run trained alone without the hook has the same history, and the diagnostics
+    computed again from a retraining (diagnostics.of on a run cached without them) are equal."""
+    from fmnist_helpers.bridge import train_one
+    from fmnist_helpers.results import cache_path, get_data
+    from fmnist_helpers.runs import run_experiment
+
+    monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path))
+    monkeypatch.setenv("FMNIST_PROGRESS", "0")
+    result = run_experiment("deeper", 1, quick=True)
+    entry = cache_path(result.experiment, 1, True, result.device)
+    stored = diagnostics.read(diagnostics.path_of(entry))
+    assert stored["grad_norm"].shape == (len(result.history), 8)
+    assert stored["dead"].shape == (len(result.history), 7)
+    alone = train_one(result.experiment, 1, get_data(True))
+    assert alone.history.rows == result.history.rows
+    diagnostics.path_of(entry).unlink()
+    again = diagnostics.of(result)  # trains it again, alone, with the hook
+    for key in stored:
+        assert np.array_equal(stored[key], again[key]), key
+    assert not diagnostics.wanted(STUDY["wide"])
+    assert not diagnostics.path_of(cache_path(run_experiment("wide", 1, quick=True).experiment,
+                                              1, True, result.device)).exists()
