@@ -1,8 +1,12 @@
 """The study's conclusions judged from our seeds, and the tables of the results notebook.
 
-Every claim is tested over all seeds of both models (two-sided Mann-Whitney U, see
-:mod:`fmnist_helpers.seeds`) against its proper control: the penalised models against the
-unpenalised network at their own learning rate, smoothness as jitter around the trend.
+Every claim is judged over all seeds of both models against its proper control (the penalised
+models against the unpenalised network at their own learning rate; smoothness as jitter around
+the trend), effect size first (:func:`fmnist_helpers.seeds.effect`), then the test. The claims
+form one family, corrected with Holm's step-down method: a claim is *supported* only when its
+Holm-adjusted p is below 0.05. "The same" and "no higher" need an equivalence test against a
+margin of :data:`~fmnist_helpers.seeds.MARGIN` (two one-sided Welch t-tests); a test that finds
+nothing supports nothing.
 """
 
 from __future__ import annotations
@@ -17,15 +21,22 @@ from .results import Result
 from .seeds import (
     ALPHA,
     JITTER_DEFINITION,
+    MARGIN,
+    PREDICTION_METHOD,
     Comparison,
     Measure,
     Seeds,
     compare,
     epochs,
     group,
+    holm,
+    interval,
     jitter,
     mean_sd,
     p_value,
+    prediction_interval,
+    signed,
+    smallest_p,
     test_acc,
 )
 from .study import PAPER, READINGS, STUDY, base_of, changes
@@ -59,104 +70,207 @@ CLAIMS = (
           "test accuracy", "higher"),
     Claim("L1 + L2 is no better than L1 alone", "l1_l2", "l1", "test accuracy", "no higher"),
 )
+BEST_CLAIM = Claim("The wide network is the best model", "wide", "", "test accuracy", "best")
 MEASURES: dict[str, tuple[Measure, float, float]] = {  # measure, resolution, scale to points
     "test accuracy": (test_acc, 0.001, 100),
     "jitter": (jitter, 0.0001, 100),
 }
 
 
-def judge(claim: Claim, c: Comparison) -> str:
-    """The verdict on a claim from the comparison of its two models."""
-    lower, higher = c.p_less < ALPHA / 2, c.p_greater < ALPHA / 2  # the two-sided test's tails
+def test_of(claim: Claim) -> str:
+    """The test that decides a claim."""
     if claim.expect == "same":
-        return "contradicted: they differ" if lower or higher else \
-            "not contradicted: no difference found"
+        return f"equivalence, ±{100 * MARGIN:g} point (TOST)"
     if claim.expect == "no higher":
-        return "contradicted: it is higher" if higher else "supported: not higher"
-    found, against = (lower, higher) if claim.expect == "lower" else (higher, lower)
-    if found:
-        return "supported"
-    if against:
-        return "contradicted"
-    if c.tie:
-        return "undecided: a tie"
-    leans = (c.difference < 0) == (claim.expect == "lower")
-    return "undecided: leans the study's way" if leans else "undecided: leans the other way"
+        return f"at most {100 * MARGIN:g} point higher (Welch)"
+    return "Mann-Whitney U"
 
 
-def _number(s: Seeds, measure: str) -> str:
-    fn, _, scale = MEASURES[measure]
-    return f"{scale * s.summary(fn).median:.{1 if measure == 'test accuracy' else 2}f}"
+def claim_p(claim: Claim, c: Comparison) -> float:
+    """The p-value of the test that decides ``claim`` (nan: the test cannot be run)."""
+    if claim.expect == "same":
+        return c.p_equivalent
+    if claim.expect == "no higher":
+        return c.p_not_above
+    return c.p_two_sided
 
 
-def check_claims(results: Iterable[Result]) -> Table:
-    """The study's conclusions, each judged from our seeds against its control."""
-    groups = group(results)
-    rows = []
+def judge(claim: Claim, c: Comparison, p_adjusted: float | None = None) -> str:
+    """The verdict on a claim from the comparison of its two models.
+
+    ``p_adjusted``: the claim's p after Holm's correction over the family (None: the claim is
+    tested alone). The verdict's first words are one of "supported", "contradicted", "not
+    supported"; what follows says why.
+    """
+    p = claim_p(claim, c)
+    adjusted = p if p_adjusted is None else p_adjusted
+    passed = not math.isnan(adjusted) and adjusted < ALPHA
+    raw_only = (not passed and not math.isnan(p) and p < ALPHA)
+    why = (f"significant alone ({p_value(p)}), not after Holm's correction"
+           if raw_only else "")
+    if claim.expect == "same":
+        if passed:
+            return f"supported: within ±{100 * MARGIN:g} point"
+        return "not supported: " + (why or f"not shown to be within ±{100 * MARGIN:g} point")
+    if claim.expect == "no higher":
+        if passed:
+            return f"supported: at most {100 * MARGIN:g} point higher"
+        return "not supported: " + (why or f"not shown to be at most {100 * MARGIN:g} point "
+                                            "higher")
+    if passed:
+        found = c.difference < 0 if claim.expect == "lower" else c.difference > 0
+        if claim.expect == "best":
+            return "supported" if found else f"contradicted: `{c.b}` is better"
+        return "supported" if found else "contradicted"
+    if why:
+        return "not supported: " + why
+    return "not supported: " + ("a tie" if c.tie else "not shown to differ")
+
+
+def verdict_kind(verdict: str) -> str:
+    """"supported", "contradicted", "not supported", ... : the verdict without its reasons."""
+    return verdict.split(":")[0]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A claim judged: its comparison, the deciding test's p, raw and Holm-adjusted."""
+
+    claim: Claim
+    against: str
+    comparison: Comparison | None
+    p: float
+    p_holm: float
+    verdict: str
+
+
+def _comparisons(groups: dict[str, Seeds]) -> list[tuple[Claim, str, Comparison | None]]:
+    out = []
     for claim in CLAIMS:
         if claim.a not in groups or claim.b not in groups:
             continue
         a, b = groups[claim.a], groups[claim.b]
-        fn, resolution, scale = MEASURES[claim.measure]
+        fn, resolution, _ = MEASURES[claim.measure]
         if any(map(math.isnan, [*a.values(fn), *b.values(fn)])):
-            rows.append({"claim": claim.text, "against": claim.b, "measure": claim.measure,
-                         "medians": "-", "difference": "-", "test": "-",
-                         "verdict": "not measurable: jitter needs 3 epochs or more"})
+            out.append((claim, claim.b, None))
             continue
-        c = compare(a, b, fn, resolution)
-        digits = 1 if claim.measure == "test accuracy" else 2
-        rows.append({
-            "claim": claim.text, "against": claim.b, "measure": claim.measure,
-            "medians": f"{_number(a, claim.measure)} vs {_number(b, claim.measure)}",
-            "difference": "0" if c.tie else f"{scale * c.difference:+.{digits}f}",
-            "test": p_value(c.p_two_sided), "verdict": judge(claim, c),
-        })
-    for name in ("early_stopping", "mixed"):
-        if name in groups:
-            rows.append(_epochs_claim(groups[name]))
-    if "wide" in groups and len(groups) > 2:
-        rows.append(_best_claim(groups))
-    return Table(pd.DataFrame(rows),
-                 "Medians over the seeds in points (accuracy in %, jitter in points); "
-                 "difference: Hodges-Lehmann (median of pairwise differences); test: two-sided "
-                 f"Mann-Whitney U over all seeds, significant below {ALPHA}. "
-                 + JITTER_DEFINITION.replace("*", ""))
+        margin = MARGIN if claim.expect in ("same", "no higher") else None
+        out.append((claim, claim.b, compare(a, b, fn, resolution, margin)))
+    if "wide" in groups and sum(n in PAPER for n in groups) > 2:
+        ranked = sorted((s for n, s in groups.items() if n in PAPER),
+                        key=lambda s: -s.summary(test_acc).mean)
+        wide = groups["wide"]
+        other = ranked[1] if ranked[0] is wide else ranked[0]
+        out.append((BEST_CLAIM, other.name, compare(wide, other, test_acc)))
+    return out
+
+
+def judge_claims(results: Iterable[Result]) -> list[Judged]:
+    """Every claim of the study we can test on ``results``, judged as one family (Holm)."""
+    rows = _comparisons(group(results))
+    tested = [(claim, against, c) for claim, against, c in rows if c is not None]
+    adjusted = iter(holm([claim_p(claim, c) for claim, _, c in tested]))
+    out = []
+    for claim, against, c in rows:
+        if c is None:
+            out.append(Judged(claim, against, None, math.nan, math.nan,
+                              "not measurable: jitter needs 3 epochs or more"))
+            continue
+        p_adj = next(adjusted)
+        out.append(Judged(claim, against, c, claim_p(claim, c), p_adj, judge(claim, c, p_adj)))
+    return out
+
+
+def family_note(results: Iterable[Result]) -> str:
+    """The family of claims, its correction, and whether any claim could pass it at all."""
+    judged = [j for j in judge_claims(results) if j.comparison is not None]
+    if not judged:
+        return ""
+    m = len(judged)
+    ranked = [j for j in judged if test_of(j.claim) == "Mann-Whitney U"]
+    others = m - len(ranked)
+    text = (f"The {m} claims tested here form one family: each p is corrected for the others "
+            f"with Holm's step-down method (the smallest p is multiplied by {m}, the next by "
+            f"{m - 1}, and so on), and a claim is supported only when its corrected p is below "
+            f"{ALPHA}.")
+    if ranked:
+        floors = {smallest_p(j.comparison.n_a, j.comparison.n_b) for j in ranked}
+        need = ALPHA / (m - others)
+        sizes = sorted({(j.comparison.n_a, j.comparison.n_b) for j in ranked})
+        seeds_ = " or ".join(f"{a} seeds against {b}" for a, b in sizes)
+        text += (f" With {seeds_}, the smallest two-sided Mann-Whitney p is "
+                 f"{min(floors):.3f}")
+        if min(floors) >= need:
+            before = (f"even if the {others} equivalence claim{'s' if others > 1 else ''} "
+                      "passed first, " if others else "")
+            text += (f"; {before}Holm's correction asks a claim tested by ranks for p below "
+                     f"{ALPHA}/{m - others} = {need:.4f}. **So none of the {len(ranked)} "
+                     "claims tested by ranks can reach significance with these seeds, "
+                     "whatever the models do.**")
+        else:
+            text += "."
+    if not any(verdict_kind(j.verdict) in ("supported", "contradicted") for j in judged):
+        text += (" Under this correction no claim of the study is supported or contradicted "
+                 "by our seeds: the differences and their intervals are what they show.")
+    return text
 
 
 def _epochs_claim(s: Seeds) -> dict:
     paper = PAPER[s.name].epochs
-    e = s.summary(epochs)
-    inside = e.low <= paper <= e.high
-    return {"claim": f"Early stopping ends `{s.name}` at about {paper} epochs",
-            "against": "the study", "measure": "epochs", "medians": f"{e.median:g} vs {paper}",
-            "difference": f"{e.median - paper:+g}", "test": "study's number in our range",
-            "verdict": "supported" if inside else
-            f"not supported: ours {e.low:.0f}-{e.high:.0f}"}
-
-
-def _best_claim(groups: dict[str, Seeds]) -> dict:
-    ranked = sorted((s for n, s in groups.items() if n in PAPER),
-                    key=lambda s: -s.summary(test_acc).median)
-    best, runner = ranked[0], ranked[1]
-    wide = groups["wide"]
-    other = runner if best is wide else best
-    c = compare(wide, other, test_acc)
-    if best is wide:
-        verdict = "supported" if c.p_greater < ALPHA / 2 else \
-            f"undecided: best, but not clearly ahead of {other.name}"
+    low, high = prediction_interval(s.values(epochs, kept=True))
+    if math.isnan(low):
+        verdict = "not measurable: one seed"
+    elif low <= paper <= high:
+        verdict = f"consistent: {paper} in our prediction interval {low:.0f}-{high:.0f}"
     else:
-        verdict = f"contradicted: {other.name} is better" if c.p_less < ALPHA / 2 else \
-            f"undecided: {other.name} leads, not clearly"
-    return {"claim": "The wide network is the best model", "against": other.name,
-            "measure": "test accuracy",
-            "medians": f"{_number(wide, 'test accuracy')} vs {_number(other, 'test accuracy')}",
-            "difference": "0" if c.tie else f"{100 * c.difference:+.1f}",
-            "test": p_value(c.p_two_sided), "verdict": verdict}
+        verdict = f"not consistent: our prediction interval {low:.0f}-{high:.0f}"
+    return {"claim": f"Early stopping ends `{s.name}` at about {paper} epochs",
+            "against": "the study",
+            "difference [95% CI]": f"ours {epochs_text(s)} vs {paper} epochs",
+            "P(a beats b)": "-", "test": "95% prediction interval", "p": "-", "Holm p": "-",
+            "verdict": verdict}
+
+
+def check_claims(results: Iterable[Result]) -> Table:
+    """The study's conclusions, each judged from our seeds against its control, as a family."""
+    results = list(results)
+    rows = []
+    for j in judge_claims(results):
+        c = j.comparison
+        if c is None:
+            rows.append({"claim": j.claim.text, "against": j.against,
+                         "difference [95% CI]": "-", "P(a beats b)": "-",
+                         "test": "-", "p": "-", "Holm p": "-", "verdict": j.verdict})
+            continue
+        digits = 1 if j.claim.measure == "test accuracy" else 2
+        ci = f" [{interval(c, digits=digits)}]" if c.has_interval else ""
+        rows.append({
+            "claim": j.claim.text, "against": j.against,
+            "difference [95% CI]": f"{signed(c.difference, digits=digits)}{ci}",
+            "P(a beats b)": f"{c.superiority:.2f}", "test": test_of(j.claim),
+            "p": p_value(j.p).removeprefix("p = "),
+            "Holm p": p_value(j.p_holm).removeprefix("p = "), "verdict": j.verdict,
+        })
+    groups = group(results)
+    for name in ("early_stopping", "mixed"):
+        if name in groups:
+            rows.append(_epochs_claim(groups[name]))
+    return Table(pd.DataFrame(rows),
+                 "Difference: mean of the first model minus mean of the one it is set against, "
+                 "in points (accuracy in %, jitter in points), over the seeds that did not "
+                 "collapse, with its 95% percentile-bootstrap interval; P(a beats b): the "
+                 "chance that a seed of the first beats a seed of the second (ties count half; "
+                 "U / (n_a n_b)). Tests: two-sided Mann-Whitney U over all seeds; the "
+                 f"equivalence claims: two one-sided Welch t-tests against ±{100 * MARGIN:g} "
+                 "point. Holm p: corrected for the family of claims; supported below "
+                 f"{ALPHA}. Epochs: the study's number against the " + PREDICTION_METHOD
+                 + ". " + JITTER_DEFINITION.replace("*", ""))
 
 
 def readings_table(results: Iterable[Result], readings: Iterable[Result]) -> Table:
-    """Each reading beside the study's row it varies, and whether it lands closer than ours."""
-    from .findings import distance
+    """Each reading beside the study's row it varies, and whether that row is consistent with
+    it (see :func:`fmnist_helpers.findings.consistent`)."""
+    from .findings import consistent
 
     ours, others = group(results), group(readings)
     rows = []
@@ -165,16 +279,17 @@ def readings_table(results: Iterable[Result], readings: Iterable[Result]) -> Tab
         if base not in PAPER or base not in ours:
             continue
         paper = PAPER[base]
-        closer = distance(s, paper) < distance(ours[base], paper)
+        fit = consistent(s, paper)
         rows.append({
             "reading": name, "changes": changes(s.experiment, STUDY[base]),
             "test %": mean_sd(s.summary(test_acc)), "epochs": epochs_text(s),
             "study test %": paper_pct(paper.test_acc), "study epochs": str(paper.epochs),
-            "closer than ours": "yes" if closer else "no",
+            "consistent with the study": {True: "yes", False: "no", None: "one seed"}[fit],
         })
     return Table(pd.DataFrame(rows),
-                 "Closer: smaller sum of the gaps to the study's row in running train accuracy, "
-                 "test accuracy and epochs / 100 (medians over the seeds).")
+                 "Consistent: the study's test accuracy (and, with early stopping, its epochs) "
+                 "lies in the " + PREDICTION_METHOD + ". Every reading consistent with a row is "
+                 "a possible explanation of it; none is singled out.")
 
 
 def early_stopping_table(results: Iterable[Result]) -> Table:
@@ -239,5 +354,6 @@ def paper_denominators() -> Table:
     return Table(pd.DataFrame(rows))
 
 
-__all__ = ["CLAIMS", "READINGS", "check_claims", "readings_table", "early_stopping_table",
-           "choices_table", "study_metric_table", "paper_denominators", "judge"]
+__all__ = ["CLAIMS", "READINGS", "check_claims", "family_note", "judge_claims",
+           "readings_table", "early_stopping_table", "choices_table", "study_metric_table",
+           "paper_denominators", "judge"]

@@ -27,10 +27,14 @@ from .seeds import (
     Summary,
     compare,
     epochs,
+    interval,
     jitter,
     p_value,
     pct,
     pct_sd,
+    prediction_interval,
+    separated,
+    signed,
     smallest_p,
     test_acc,
     train_acc_running,
@@ -242,7 +246,9 @@ def describe_stopping(s: Seeds) -> str:
 
 
 def paper_line(s: Seeds) -> str:
-    """The study's reported numbers for this model, set against our seeds' range."""
+    """The study's reported numbers for this model, set against the 95% prediction interval
+    for one more of our runs (mean ± t · sd · √(1 + 1/n) over the seeds that did not
+    collapse)."""
     ref = PAPER.get(s.name)
     if ref is None:
         return "The study's table has no row for this model."
@@ -251,16 +257,29 @@ def paper_line(s: Seeds) -> str:
               "run")
     if s.runs[0].quick:
         return theirs + "; a quick-mode run cannot be compared with that."
-    test = s.summary(test_acc)
-    if test.low <= ref.test_acc <= test.high:
-        where = "inside the range of our seeds"
-    elif ref.test_acc > test.high:
-        where = f"{points(ref.test_acc - test.high)} above our best seed"
-    else:
-        where = f"{points(test.low - ref.test_acc)} below our worst seed"
     running = s.summary(train_acc_running)
-    return f"{theirs}: its test accuracy is {where} (our running train accuracy: " \
-           f"{pct_sd(running)})."
+    ours = f" (our running train accuracy: {pct_sd(running)})"
+    low, high = prediction_interval(s.values(test_acc, kept=True))
+    if math.isnan(low):
+        return (f"{theirs}: its test accuracy is not judged, one seed gives no prediction "
+                f"interval{ours}.")
+    low, high = max(low, 0.0), min(high, 1.0)
+    span = f"{pct(low)} to {pct(high)}"
+    if low <= ref.test_acc <= high:
+        where = f"inside the 95% prediction interval for one more of our runs ({span})"
+    elif ref.test_acc > high:
+        where = (f"{points(ref.test_acc - high)} above the 95% prediction interval for one more "
+                 f"of our runs ({span})")
+    else:
+        where = (f"{points(low - ref.test_acc)} below the 95% prediction interval for one more "
+                 f"of our runs ({span})")
+    text = f"{theirs}: its test accuracy is {where}{ours}"
+    if s.experiment.early_stopping:
+        e_low, e_high = prediction_interval(s.values(epochs, kept=True))
+        inside = max(e_low, 1.0) <= ref.epochs <= e_high
+        text += (f"; its {ref.epochs} epochs are {'inside' if inside else 'outside'} the same "
+                 f"interval for our epochs ({max(e_low, 1.0):.0f} to {e_high:.0f})")
+    return text + ". The interval is mean ± t(0.975, n-1) · sd · √(1 + 1/n) over our seeds."
 
 
 def running_vs_exact(s: Seeds) -> str:
@@ -281,27 +300,32 @@ def running_vs_exact(s: Seeds) -> str:
 # Two or more models
 # ---------------------------------------------------------------------------------------------
 
+def _effect(c, a: Seeds, b: Seeds, digits: int = 1) -> str:
+    """"+1.2 points (95% bootstrap interval +0.4 to +2.0); a seed of A beats one of B with
+    probability 0.84 (two-sided Mann-Whitney U, p = 0.03)": the effect first, then the test."""
+    ci = (f"95% bootstrap interval {interval(c, digits=digits)}" if c.has_interval else
+          "no interval from a single seed")
+    return (f"{signed(c.difference, digits=digits)} points ({ci}); a seed of {label(a)} beats "
+            f"one of {label(b)} with probability {c.superiority:.2f} (two-sided Mann-Whitney "
+            f"U, {p_value(c.p_two_sided)})")
+
+
 def difference_line(a: Seeds, b: Seeds, what: str = "test accuracy") -> str:
-    """Which model is ahead on test accuracy, by how much, and whether the seeds support it."""
+    """The difference in mean test accuracy with its bootstrap interval, the chance that a
+    seed of one beats a seed of the other, the test; "shown" only when the interval excludes
+    0 and p < 0.05, otherwise "not shown to differ" (never "the same")."""
     c = compare(a, b, test_acc)
     counts = f"{len(a)} and {len(b)} seeds" if len(a) != len(b) else f"{len(a)} seeds each"
-    if c.tie:
-        head = f"Over {counts}, {label(a)} and {label(b)} are level in {what}"
-    else:
-        side = "above" if c.difference > 0 else "below"
-        head = (f"Over {counts}, the {what} of {label(a)} is {points(c.difference)} {side} "
-                f"that of {label(b)}")
-    test = f" (Hodges-Lehmann difference; two-sided Mann-Whitney U, {p_value(c.p_two_sided)})"
-    if c.significant:
-        tail = ": a difference the seeds support."
+    head = f"Over {counts}, the mean {what} of {label(a)} minus that of {label(b)} is "
+    if separated(c):
+        tail = (": a difference the seeds show (this comparison alone; the results notebook "
+                "corrects the study's claims for their number).")
     elif smallest_p(len(a), len(b)) >= ALPHA:
         tail = (f": with so few seeds no test can reach p < {ALPHA} (the smallest possible p is "
-                f"{smallest_p(len(a), len(b)):.2f}).")
-    elif c.tie:
-        tail = "."
+                f"{smallest_p(len(a), len(b)):.2f}), so the two are not shown to differ.")
     else:
-        tail = ": within the seed-to-seed noise, so the seeds cannot tell them apart."
-    return head + test + tail
+        tail = ": not shown to differ; the gap is within the seeds' noise."
+    return head + _effect(c, a, b) + tail
 
 
 def compare_seeds(a: Seeds, b: Seeds) -> str:
@@ -312,14 +336,15 @@ def compare_seeds(a: Seeds, b: Seeds) -> str:
     parts.append(f"The train-test gap averages {100 * ga:+.1f} points for {label(a)} and "
                  f"{100 * gb:+.1f} for {label(b)}.")
     ja, jb = a.summary(jitter), b.summary(jitter)
-    if not (math.isnan(ja.median) or math.isnan(jb.median)):
-        smoother = "level" if round(100 * ja.median, 2) == round(100 * jb.median, 2) else \
-            (label(a) if ja.median < jb.median else label(b))
+    if not (any(map(math.isnan, a.values(jitter))) or any(map(math.isnan, b.values(jitter)))):
+        cj = compare(a, b, jitter, 0.0001)
+        verdict = "the seeds do not show which curve is smoother."
+        if separated(cj):
+            verdict = f"{label(a) if cj.difference < 0 else label(b)} has the smoother curve."
         parts.append(
-            f"Jitter of the test accuracy (its fluctuation around the trend, median over the "
-            f"seeds) is {100 * ja.median:.2f} points for {label(a)} and {100 * jb.median:.2f} "
-            f"for {label(b)}: " + ("the two are level." if smoother == "level" else
-                                   f"{smoother} has the smoother curve."))
+            f"Jitter of the test accuracy (its fluctuation around the trend) averages "
+            f"{100 * ja.mean:.2f} points for {label(a)} and {100 * jb.mean:.2f} for "
+            f"{label(b)}; the difference is " + _effect(cj, a, b, digits=2) + ": " + verdict)
     na, nb = a.runs[0].n_params, b.runs[0].n_params
     if na != nb:
         big, small = (a, b) if na > nb else (b, a)
@@ -354,11 +379,50 @@ def loss_vs_chance(*models: Seeds) -> str:
     return " ".join(text)
 
 
-def rank_models(models: Sequence[Seeds]) -> str:
-    """The models ranked by mean test accuracy, best first, with the spread over the seeds."""
+def noise_groups(models: Sequence[Seeds]) -> list[list[Seeds]]:
+    """The models by mean test accuracy, best first, cut into groups the seeds can tell apart.
+
+    A cut falls between two neighbours only where every model above it is
+    :func:`~fmnist_helpers.seeds.separated` from every model below it (bootstrap interval of
+    the difference excludes 0 and p < 0.05); inside a group no order is shown.
+    """
     ranked = sorted(models, key=lambda s: -s.summary(test_acc).mean)
-    items = "; ".join(f"{i}. {label(s)} ({pct_sd(s.summary(test_acc))})"
-                      for i, s in enumerate(ranked, 1))
-    first, last = ranked[0].summary(test_acc).mean, ranked[-1].summary(test_acc).mean
-    return (f"Ranked by test accuracy in the last epoch (mean ± sd over the seeds): {items}. "
-            f"First and last are {points(first - last)} apart.")
+    pairs: dict[tuple[int, int], bool] = {}
+
+    def apart(i: int, j: int) -> bool:
+        if (i, j) not in pairs:
+            pairs[i, j] = separated(compare(ranked[i], ranked[j]))
+        return pairs[i, j]
+
+    groups, start = [], 0
+    for cut in range(1, len(ranked)):
+        if all(apart(i, j) for i in range(start, cut) for j in range(cut, len(ranked))):
+            groups.append(ranked[start:cut])
+            start = cut
+    groups.append(ranked[start:])
+    return groups
+
+
+def _and(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def rank_models(models: Sequence[Seeds]) -> str:
+    """The models by mean test accuracy, best first, in groups the seeds can tell apart: an
+    order is named only between groups, never inside one."""
+    groups = noise_groups(models)
+    items = "; ".join(
+        f"{i}. " + _and([f"{label(s)} ({pct_sd(s.summary(test_acc))})" for s in g])
+        + (" (within the seeds' noise of each other)" if len(g) > 1 else "")
+        for i, g in enumerate(groups, 1))
+    first, last = groups[0][0], groups[-1][-1]
+    c = compare(first, last)
+    if len(groups) == 1:
+        order = ("The seeds do not tell any of them apart: no order is shown. ")
+    else:
+        order = (f"The seeds tell {len(groups)} groups apart (every model of a group against "
+                 "every model of the next: bootstrap interval of the difference clear of 0 and "
+                 f"p < {ALPHA}); inside a group no order is shown. ")
+    return (f"By mean test accuracy in the last epoch (mean ± sd over the seeds), best first: "
+            f"{items}. {order}The first minus the last by mean: "
+            + _effect(c, first, last) + ".")

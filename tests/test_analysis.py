@@ -66,28 +66,37 @@ def test_one_outlier_cannot_turn_a_verdict_around():
     assert analysis.judge(claim, c) == "supported"
 
 
-def test_ties_are_ties():
+def test_ties_are_ties_and_support_nothing():
     a = seeds.Seeds(model("l1_l2", [0.8423, 0.8420, 0.8425]))
     b = seeds.Seeds(model("l1", [0.8421, 0.8424, 0.8422]))
-    c = seeds.compare(a, b)
+    c = seeds.compare(a, b, margin=seeds.MARGIN)
     assert c.tie and c.direction == "tie"
     no_better = next(cl for cl in analysis.CLAIMS if cl.expect == "no higher")
-    assert analysis.judge(no_better, c) == "supported: not higher"
+    # a tie is not evidence of "no better"; the equivalence test is: 0.03-point spreads are
+    # far inside a 1-point margin
+    assert c.p_not_above < 0.001
+    assert analysis.judge(no_better, c) == "supported: at most 1 point higher"
     higher = next(cl for cl in analysis.CLAIMS if cl.expect == "higher")
-    assert analysis.judge(higher, c) == "undecided: a tie"
+    assert analysis.judge(higher, c) == "not supported: a tie"
     from fmnist_helpers.discuss import points
 
     assert points(-0.00001) == "0.0 points"  # never "-0.0"
 
 
-def test_no_better_than_is_contradicted_only_by_a_clear_gain():
+def test_no_better_than_needs_an_equivalence_test_not_a_failed_one():
     claim = next(cl for cl in analysis.CLAIMS if cl.expect == "no higher")
-    lower = seeds.compare(seeds.Seeds(model("l1_l2", [0.80, 0.81, 0.79, 0.80, 0.805])),
-                          seeds.Seeds(model("l1", [0.82, 0.83, 0.825, 0.822, 0.828])))
-    higher = seeds.compare(seeds.Seeds(model("l1_l2", [0.86, 0.87, 0.865, 0.862, 0.868])),
-                           seeds.Seeds(model("l1", [0.82, 0.83, 0.825, 0.822, 0.828])))
-    assert analysis.judge(claim, lower) == "supported: not higher"
-    assert analysis.judge(claim, higher) == "contradicted: it is higher"
+    l1 = seeds.Seeds(model("l1", [0.82, 0.83, 0.825, 0.822, 0.828]))
+    lower = seeds.compare(seeds.Seeds(model("l1_l2", [0.80, 0.81, 0.79, 0.80, 0.805])), l1,
+                          margin=seeds.MARGIN)
+    higher = seeds.compare(seeds.Seeds(model("l1_l2", [0.86, 0.87, 0.865, 0.862, 0.868])), l1,
+                           margin=seeds.MARGIN)
+    # noisy and level: Mann-Whitney finds nothing, which supports nothing
+    noisy = seeds.compare(seeds.Seeds(model("l1_l2", [0.80, 0.85, 0.82, 0.79, 0.84])), l1,
+                          margin=seeds.MARGIN)
+    assert analysis.judge(claim, lower) == "supported: at most 1 point higher"
+    assert analysis.judge(claim, higher).startswith("not supported")
+    assert not noisy.significant
+    assert analysis.judge(claim, noisy) == "not supported: not shown to be at most 1 point higher"
 
 
 def test_jitter_ignores_the_trend():
@@ -108,8 +117,11 @@ def test_claims_use_the_same_lr_control():
                + model("shallow", [0.86, 0.861, 0.862, 0.863, 0.864]))
     table = analysis.check_claims(results).frame
     row = table[table.claim == "L2 regularization raises test accuracy"].iloc[0]
-    assert row.against == "shallow_lr_control" and row.verdict == "supported"
-    assert row.test == "p = 0.008"
+    assert row.against == "shallow_lr_control"
+    assert row.p == "0.008" and row["Holm p"] == "0.008"  # alone in its family
+    assert row.verdict == "supported"
+    assert row["difference [95% CI]"].startswith("+2.0 [")
+    assert row["P(a beats b)"] == "1.00"
 
 
 def test_findings_reproduced_by_a_reading():
@@ -118,7 +130,7 @@ def test_findings_reproduced_by_a_reading():
     w50 = model("dropout_w50", [paper - 0.002, paper, paper + 0.003, paper - 0.001, paper])
     frame = findings.verdicts(literal, w50)
     row = frame[frame.name == "dropout"].iloc[0]
-    assert row.verdict == "reproduced under another reading" and row.reading == "dropout_w50"
+    assert row.verdict == "reproduced under another reading" and row.readings == ["dropout_w50"]
     assert "50 hidden units" in findings.verdict_table(literal, w50).frame.verdict.iloc[0]
     assert findings.headline(literal, w50).startswith("**0 of 1**")
 
@@ -127,7 +139,7 @@ def test_findings_early_stopping_needs_the_epochs_too():
     paper = PAPER["early_stopping"]
     near = [paper.test_acc] * 5
     short = [fake("early_stopping", s, [0.8] * 8 + [a]) for s, a in enumerate(near)]
-    assert findings.verdicts(short).verdict.iloc[0] == "not reproduced"
+    assert findings.verdicts(short).verdict.iloc[0] == "accuracy reproduced, epochs not"
     long = [fake("early_stopping", s, [0.8] * 15 + [a]) for s, a in enumerate(near)]
     assert findings.verdicts(long).verdict.iloc[0] == "reproduced"
 
