@@ -186,6 +186,7 @@ def test_paper_line_uses_a_prediction_interval():
     text = discuss.paper_line(s)
     assert "above the 95% prediction interval for one more of our runs" in text
     assert "t(0.975, n-1)" in text
+    assert "(per seed, from +1.0 to +1.0 points)" in discuss.describe_seeds(s)  # gap's spread
 
 
 # ---------------------------------------------------------------------------------------------
