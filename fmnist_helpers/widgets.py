@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .bridge import train_one
+from .constraints import CONSTRAINTS
 from .data import N_CLASSES, QUICK_TEST_PER_CLASS, QUICK_TRAIN_PER_CLASS
 from .engine import evaluate
 from .history import History
@@ -42,6 +43,7 @@ from .style import caption, style
 MAX_DEPTH = 10
 MAX_WIDTH = 256
 MAX_DROPOUT = 0.9  # dropout 1.0 would drop every unit
+MAX_SEED_SHOWN = 999_999  # the seed box's largest (any seed up to 2**63 - 1 trains)
 LR_CHOICES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 PENALTY_CHOICES = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
 EARLY_STOPPING_CHOICES = (  # not None for "off": a dropdown reads None as "nothing selected"
@@ -126,6 +128,11 @@ def _png(fig: Figure, text: str) -> dict:
             "data": {"image/png": _png_b64(fig), "text/plain": text}}
 
 
+def _lowest(name: str) -> int:
+    """The smallest value of a whole-number knob: the constraints table's (its sliders' min)."""
+    return int(CONSTRAINTS[name].low)
+
+
 def _choice(options: tuple[float, ...], value: float) -> tuple[float, ...]:
     """The options of a selection slider, with ``value`` added if a preset needs it."""
     return tuple(sorted(set(options) | {value}))
@@ -176,14 +183,17 @@ class Playground:
             tooltip="Fill every knob with one of the study's models",
         )
         self.depth = W.IntSlider(
-            description="depth (layers)", min=1, max=MAX_DEPTH, style=style, layout=wide,
+            description="depth (layers)", min=_lowest("n_linear"), max=MAX_DEPTH, style=style,
+            layout=wide,
             tooltip="Linear layers, the classifier included (the study: 3 shallow, 8 deeper)")
         self.width = W.IntSlider(
-            description="hidden width", min=1, max=MAX_WIDTH, style=style, layout=wide,
+            description="hidden width", min=_lowest("hidden"), max=MAX_WIDTH, style=style,
+            layout=wide,
             tooltip="Units in each hidden layer (the study: 10 or 50)")
         self.dropout = W.FloatSlider(
-            description="dropout", min=0.0, max=MAX_DROPOUT, step=0.05, style=style,
-            layout=wide, readout_format=".2f", tooltip="Dropout after each hidden layer")
+            description="dropout", min=CONSTRAINTS["dropout"].low, max=MAX_DROPOUT, step=0.05,
+            style=style, layout=wide, readout_format=".2f",
+            tooltip="Dropout after each hidden layer")
         self.batch_norm = W.Checkbox(
             description="batch norm", style=style, layout=wide,
             tooltip="Batch norm after each hidden ReLU (needs depth >= 2)")
@@ -193,13 +203,14 @@ class Playground:
                             "L2 penalty on the first layer's weights only")
         self.lr = sel("learning rate", LR_CHOICES, "SGD learning rate (the study: 0.1)")
         self.epochs = W.IntSlider(
-            description="epochs", min=1, max=MAX_EPOCHS, style=style, layout=wide,
+            description="epochs", min=_lowest("epochs"), max=MAX_EPOCHS, style=style, layout=wide,
             tooltip="Epochs to train (the most, with early stopping)")
         self.early_stopping = W.Dropdown(
             description="early stopping", options=EARLY_STOPPING_CHOICES, style=style,
             layout=wide, tooltip="Stop when the loss has not fallen by 0.01 for 3 epochs")
         self.seed = W.BoundedIntText(
-            description="seed", min=0, max=999_999, style=style, layout=W.Layout(width="220px"),
+            description="seed", min=_lowest("seed"), max=MAX_SEED_SHOWN, style=style,
+            layout=W.Layout(width="220px"),
             tooltip="Seeds the initial weights, the dropout masks and the batch order")
         self.train_button = W.Button(description="Train", button_style="success", icon="play",
                                      tooltip="Train a model with these settings")
@@ -369,7 +380,7 @@ class Playground:
 
     def _batch_norm_changed(self, change) -> None:
         clamped = change["new"] and self.depth.value < 2
-        self.depth.min = 2 if change["new"] else 1
+        self.depth.min = 2 if change["new"] else _lowest("n_linear")
         if clamped:
             self._say("Batch norm follows a hidden layer, so it needs depth 2 or more: "
                       "depth set to 2.", "warn")

@@ -1,0 +1,86 @@
+"""The package's layering: what each low module may import, where the environment is read,
+and the engine's stopping-rule protocol that the planner's trajectories implement."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fmnist_helpers
+from fmnist_helpers import runs
+from fmnist_helpers.engine import EarlyStopping, Member, StoppingRule
+from fmnist_helpers.planner import Trajectory
+from fmnist_helpers.study import READINGS, STUDY
+
+PACKAGE = Path(fmnist_helpers.__file__).parent
+
+LOADED = """
+import importlib, pathlib, sys, types
+package = types.ModuleType("fmnist_helpers")  # the module alone, not the package's __init__
+package.__path__ = [sys.argv[1]]
+sys.modules["fmnist_helpers"] = package
+importlib.import_module("fmnist_helpers." + sys.argv[2])
+print(" ".join(sorted(n.split(".", 1)[1] for n in sys.modules if n.startswith("fmnist_helpers."))))
+"""
+
+
+def loaded_with(module: str) -> set[str]:
+    """The package's modules that importing ``module`` alone loads (in a fresh interpreter)."""
+    out = subprocess.run([sys.executable, "-c", LOADED, str(PACKAGE), module],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize("module, allowed", [
+    ("settings", {"settings"}),
+    ("constraints", {"constraints"}),
+    ("history", {"history"}),
+    ("results", {"results", "history", "constraints", "settings", "data", "models", "study",
+                 "kernels"}),
+])
+def test_the_low_modules_import_nothing_above_them(module, allowed):
+    """Settings sit on the ground floor; results are read without the engine or the planner."""
+    assert loaded_with(module) <= allowed
+
+
+def test_the_fmnist_variables_are_read_in_settings_only():
+    kept = {"kernels.py": {"FMNIST_KERNELS"},  # read before torch, by the kernels' own module
+            "data.py": {"FMNIST_DATA_DIR", "FMNIST_ALLOW_NONCANONICAL"},  # the loader's own
+            "bench.py": {"FMNIST_RESULTS_DIR"}}  # saved, to be restored after a benchmark
+    for path in PACKAGE.glob("*.py"):
+        if path.name == "settings.py":
+            continue
+        text = path.read_text()
+        read = set(re.findall(r'environ(?:\.get)?\(\s*"(FMNIST_\w+)"', text))
+        read |= set(re.findall(r'environ\["(FMNIST_\w+)"\](?!\s*=)', text))
+        assert read <= kept.get(path.name, set()), (path.name, read)
+
+
+def test_runs_keeps_every_name_it_had():
+    for name in ("Result", "Artifacts", "cache_path", "results_dir", "write_atomic",
+                 "artifacts_path", "clean_leftovers", "load_cached", "cached_results",
+                 "versions", "CACHE_VERSION", "ARTIFACTS_VERSION", "RESULTS_DIR", "resolve",
+                 "validation_rows", "shape_of", "member_for", "train_one", "get_data",
+                 "check_seed", "MAX_SEED", "VALIDATION_FRACTION", "Trajectory", "plan", "cost",
+                 "train_runs", "MAX_STACK", "MAX_UNITS", "STOP_GUESS", "run_experiment",
+                 "study_results"):
+        assert hasattr(runs, name), name
+
+
+def test_early_stopping_and_trajectories_are_stopping_rules():
+    rule = EarlyStopping(patience=1)
+    trajectory = Trajectory(0, [STUDY["shallow"], STUDY["early_stopping"],
+                                READINGS["early_stopping_w10_delta0.001"]])
+    assert isinstance(rule, StoppingRule) and isinstance(trajectory, StoppingRule)
+    assert not any(rule.run_ends_at(epoch) for epoch in range(1, 60))
+    assert trajectory.best_epoch is None  # each run on it has its own
+    for epoch, loss in enumerate([1.0, 0.9, 0.85, 0.84, 0.84, 0.84, 0.84], 1):
+        trajectory.step(loss, epoch)
+    ended = [end[0] for end in trajectory.ends if end is not None]
+    assert all(trajectory.run_ends_at(e) for e in ended)
+    assert not trajectory.run_ends_at(max(ended) + 1)
+    Member(0, early_stopping=trajectory)
+    with pytest.raises(TypeError, match="StoppingRule"):
+        Member(0, early_stopping="test")
