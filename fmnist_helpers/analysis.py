@@ -198,8 +198,8 @@ def family_note(results: Iterable[Result]) -> str:
         need = ALPHA / (m - others)
         sizes = sorted({(j.comparison.n_a, j.comparison.n_b) for j in ranked})
         seeds_ = " or ".join(f"{a} seeds against {b}" for a, b in sizes)
-        text += (f" With {seeds_}, the smallest two-sided Mann-Whitney p is "
-                 f"{min(floors):.3f}")
+        floor = f"{min(floors):.3f}" if min(floors) >= 0.001 else "below 0.001"
+        text += f" With {seeds_}, the smallest two-sided Mann-Whitney p is {floor}"
         if min(floors) >= need:
             before = (f"even if the {others} equivalence claim{'s' if others > 1 else ''} "
                       "passed first, " if others else "")

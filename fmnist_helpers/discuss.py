@@ -423,12 +423,13 @@ def rank_models(models: Sequence[Seeds]) -> str:
     groups = noise_groups(models)
     items = "; ".join(
         f"{i}. " + _and([f"{label(s)} ({pct_sd(s.summary(test_acc))})" for s in g])
-        + (" (within the seeds' noise of each other)" if len(g) > 1 else "")
+        + (" (not ordered by the seeds)" if len(g) > 1 else "")
         for i, g in enumerate(groups, 1))
     first, last = groups[0][0], groups[-1][-1]
     c = compare(first, last)
     if len(groups) == 1:
-        order = ("The seeds do not tell any of them apart: no order is shown. ")
+        order = ("No cut between neighbours has every model above it clear of every model "
+                 "below it, so the seeds give no order. ")
     else:
         order = (f"The seeds tell {len(groups)} groups apart (every model of a group against "
                  "every model of the next: bootstrap interval of the difference clear of 0 and "

@@ -193,11 +193,20 @@ def headline(results: Iterable[Result], readings: Iterable[Result] = ()) -> str:
     n = len(frame)
     literal = int((frame.verdict == "reproduced").sum())
     other = int((frame.verdict == "reproduced under another reading").sum())
+    status = {f["finding"]: f["replicated"] for f in replication(results, readings)}
+
+    def held(word: str) -> str:
+        names = frame.name[frame.verdict == word]
+        firm = sum(status.get(f"row `{x}`") == "yes" for x in names)
+        if not len(names) or "needs more seeds" in status.values():
+            return ""
+        return f" ({firm} of them in both seed sets)"
+
     parts = [f"**{literal} of {n}** rows of the study's table are reproduced as we first read "
-             "the study (the study's run lies in the 95% prediction interval for one more of "
-             "ours, in accuracy and, with early stopping, in epochs)"]
+             "the study" + held("reproduced")]
     if other:
-        parts.append(f"**{other}** more under another reading of what it leaves open")
+        parts.append(f"**{other}** more under another reading of what it leaves open"
+                     + held("reproduced under another reading"))
     text = ", ".join(parts)
     half = frame.name[frame.verdict == "accuracy reproduced, epochs not"]
     if len(half):
@@ -206,7 +215,8 @@ def headline(results: Iterable[Result], readings: Iterable[Result] = ()) -> str:
     missing = frame.name[frame.verdict.isin(["not reproduced", "not judged: one seed"])]
     if len(missing):
         text += f"; {_names(missing)} {'is' if len(missing) == 1 else 'are'} not"
-    text += "."
+    text += (". Reproduced: the study's run lies in the 95% prediction interval for one more of "
+             "ours, in accuracy and, with early stopping, in epochs.")
     hit = [n for n in frame.name if tuned(n)]
     if hit:
         text += (f" The parameters of {_names(hit)} were tuned towards the study's rows (a "
@@ -312,8 +322,9 @@ def _lesson_ranking(ours: dict[str, Seeds]) -> Lesson | None:
 
     def group_text(g: list[str], word: str) -> str:
         if len(g) == 1:
-            return f"our {word} is `{g[0]}`, clear of the others"
-        return f"our {word} cannot be named: {_names(g)} are within the seeds' noise of each other"
+            return f"our {word} is `{g[0]}`, clear of every other model"
+        return (f"our {word} cannot be named: the seeds do not separate `{g[0]}` (the "
+                f"{'highest' if word == 'best' else 'lowest'} mean) from {_names(g[1:])}")
 
     return (f"**Ranking.** Kendall's tau between the study's order of its {len(names)} models "
             f"and ours (by mean test accuracy) is {tau:.2f} ({p_value(p)}; 1 is the same "
