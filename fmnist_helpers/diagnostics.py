@@ -245,3 +245,252 @@ def dead_share(diag: dict[str, np.ndarray]) -> np.ndarray:
 
 def finite(x) -> bool:
     return x is not None and math.isfinite(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lr x depth map, and the answer
+# ---------------------------------------------------------------------------------------------
+
+MAP_SEEDS = (0, 1, 2)  # full settings; quick mode takes its own seeds (settings().seeds)
+RESCUE_LRS = (0.1, 0.3)  # where batch norm is tried beside the map (depth: the deepest)
+
+
+def map_experiment(depth: int, lr: float, batch_norm: bool = False):
+    """The map's experiment at one cell: the study's model where it has these numbers (so the
+    two share their cached runs), else ``study.DEPTH_LR``'s."""
+    from .study import DEPTH_LR, STUDY
+
+    experiment = DEPTH_LR[f"depth_lr_d{depth}_lr{lr:g}" + ("_bn" if batch_norm else "")]
+    for known in STUDY.values():
+        if known.numbers_key() == experiment.numbers_key():
+            return known
+    return experiment
+
+
+def map_cells() -> list[tuple[int, float, bool]]:
+    """(depth, lr, batch norm) of every cell: the plain map, then the rescue beside it."""
+    from .study import DEPTH_LR_DEPTHS, DEPTH_LR_LRS
+
+    plain = [(d, lr, False) for d in DEPTH_LR_DEPTHS for lr in DEPTH_LR_LRS]
+    return plain + [(max(DEPTH_LR_DEPTHS), lr, True) for lr in RESCUE_LRS]
+
+
+def map_runs(quick: bool | None = None) -> list[tuple]:
+    """Every (experiment, seed) run of the map."""
+    from .settings import settings
+
+    config = settings(quick)
+    seeds = config.seeds if config.quick else MAP_SEEDS
+    return [(map_experiment(*cell), s) for cell in map_cells() for s in seeds]
+
+
+def map_results(quick: bool | None = None) -> list:
+    """The map's runs: cached ones loaded, the missing ones trained (one plan)."""
+    from .runs import train_runs
+    from .settings import settings
+
+    return train_runs(map_runs(quick), settings(quick))
+
+
+def collapse_map(results):
+    """Share of seeds that collapsed (:func:`seeds.collapsed`), per depth and learning rate:
+    a row per depth (and per depth with batch norm), a column per learning rate; and the
+    number of seeds per cell."""
+    import pandas as pd
+
+    from .seeds import collapsed
+
+    rows = []
+    for r in results:
+        e = r.experiment
+        rows.append({"network": f"depth {e.n_linear}" + (" + batch norm" if e.batch_norm else ""),
+                     "lr": e.lr, "collapsed": collapsed(r)})
+    frame = pd.DataFrame(rows)
+    share = frame.pivot_table(index="network", columns="lr", values="collapsed", aggfunc="mean")
+    count = frame.pivot_table(index="network", columns="lr", values="collapsed", aggfunc="size")
+    order = sorted(share.index, key=lambda n: ("batch" in n, int(n.split()[1])))
+    return share.loc[order], count.loc[order]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the runs say about the deeper network's failure (every field computed)."""
+
+    deaths: list            # (seed, Life, dead share of its deadest layer at its last epoch)
+    never: list             # seeds of the deeper network that never learned
+    survivors: int          # seeds of the deeper network that trained
+    first_layer_ratio: float  # deeper / shallow first-layer gradient norm, survivors, median
+    stuck_ratio: float      # the same for the seeds that never learned
+    rising: float           # survivors' median test-accuracy gain over the last 3 epochs
+    by_lr: dict             # lr -> share collapsed at the deepest depth, plain
+    by_lr_shallow: dict     # lr -> share collapsed at the shallowest depth
+    rescue: dict            # lr -> share collapsed at the deepest depth with batch norm
+    deepest: int
+    shallowest: int
+
+    @property
+    def dead_layers_explain(self) -> bool:
+        """Every seed that died had a layer whose every unit was dead at its last epoch."""
+        return bool(self.deaths) and all(dead >= 1.0 for _, _, dead in self.deaths)
+
+    @property
+    def gradients_vanish(self) -> bool:
+        """Trained deep seeds' first layer gets under a tenth of the shallow one's gradient."""
+        return finite(self.first_layer_ratio) and self.first_layer_ratio < 0.1
+
+    @property
+    def lr_drives_it(self) -> bool:
+        lrs = sorted(self.by_lr)
+        return len(lrs) > 1 and self.by_lr[lrs[-1]] > self.by_lr[lrs[0]]
+
+    @property
+    def batch_norm_rescues(self) -> bool:
+        return bool(self.rescue) and all(self.rescue[lr] < self.by_lr.get(lr, 0) or
+                                         self.by_lr.get(lr, 0) == 0 for lr in self.rescue) \
+            and sum(self.rescue.values()) < sum(self.by_lr.get(lr, 0) for lr in self.rescue)
+
+    @property
+    def still_rising(self) -> bool:
+        """The trained deep seeds still gain more than half a point over their last 3 epochs."""
+        return finite(self.rising) and self.rising > 0.005
+
+
+def gather(shallow, deeper, map_runs_) -> Evidence:
+    """The :class:`Evidence` from the shallow and deeper networks' seeds (``seeds.Seeds``,
+    their diagnostics read or computed with :func:`of`) and the map's runs."""
+    from .seeds import collapsed
+
+    diag = {("deeper", r.seed): of(r) for r in deeper}
+    diag |= {("shallow", r.seed): of(r) for r in shallow}
+    deaths, never = [], []
+    for r in deeper:
+        life = life_of(r.history)
+        d = diag["deeper", r.seed]
+        if life.kind in ("died", "diverged"):
+            deaths.append((r.seed, life, float(d["dead"][-1].max()) if len(d["dead"]) else 1.0))
+        elif life.kind == "never learned":
+            never.append(r.seed)
+    kept = [r for r in deeper if not collapsed(r)]
+
+    def ratio(runs) -> float:
+        """Median over ``runs`` (and their epochs) of first-layer gradient norm against the
+        shallow network's median at the same epoch."""
+        out = []
+        for r in runs:
+            mine = diag["deeper", r.seed]["grad_norm"][:, 0]
+            theirs = np.median([diag["shallow", s.seed]["grad_norm"][:len(mine), 0]
+                                for s in shallow
+                                if len(diag["shallow", s.seed]["loss"]) >= len(mine)], axis=0)
+            out.append(float(np.median(mine / theirs)))
+        return float(np.median(out)) if out else math.nan
+    rising = [r.history["test_acc"][-1] - r.history["test_acc"][-4] for r in kept
+              if len(r.history) >= 4]
+    depths = sorted({r.experiment.n_linear for r in map_runs_})
+
+    def share(depth, bn):
+        out = {}
+        for r in map_runs_:
+            e = r.experiment
+            if e.n_linear == depth and e.batch_norm == bn:
+                out.setdefault(e.lr, []).append(collapsed(r))
+        return {lr: float(np.mean(v)) for lr, v in sorted(out.items())}
+
+    return Evidence(deaths, never, len(kept), ratio(kept),
+                    ratio([r for r in deeper if r.seed in never]),
+                    float(np.median(rising)) if rising else math.nan,
+                    share(depths[-1], False), share(depths[0], False), share(depths[-1], True),
+                    depths[-1], depths[0])
+
+
+def _shares(by_lr: dict) -> str:
+    return ", ".join(f"{100 * v:.0f}% at lr {lr:g}" for lr, v in by_lr.items())
+
+
+def answer(ev: Evidence) -> str:
+    """Why the deeper network fails, in plain words, every number and verdict from ``ev``."""
+    parts = []
+    if ev.deaths:
+        told = "; ".join(
+            life_phrase(seed, life) + (f", with {100 * dead:.0f}% of the units of its deadest "
+                                       "layer silent on every sample image" if dead < 1 else
+                                       ", with every unit of one layer silent on every sample "
+                                       "image")
+            for seed, life, dead in ev.deaths)
+        parts.append(f"**What fails.** {_cap(told)}.")
+        if ev.dead_layers_explain:
+            parts.append("A layer whose units all output 0 passes no signal forward and no "
+                         "gradient back: the layers below it get a gradient of exactly 0 and "
+                         "the network is stuck at a constant guess. That is a dead network, "
+                         "not a slowly vanishing gradient.")
+    else:
+        parts.append("**What fails.** No seed of the deeper network died in these runs.")
+    if ev.never:
+        parts.append(f"Seed{'s' * (len(ev.never) > 1)} {', '.join(map(str, ev.never))} never "
+                     "learned at all; its first layer got "
+                     f"{ev.stuck_ratio:.2g} times the shallow network's gradient (median over "
+                     "the epochs).")
+    if ev.survivors:
+        ratio = (f"{ev.first_layer_ratio:.2f} times" if finite(ev.first_layer_ratio)
+                 else "(not measurable)")
+        rose = (f", and their test accuracy rose by {100 * ev.rising:.1f} points over their "
+                "last three epochs" if finite(ev.rising) else "")
+        parts.append(
+            f"**The seeds that trained** ({ev.survivors}) get a first-layer gradient "
+            f"{ratio} the shallow network's (median over their epochs){rose}.")
+    parts.append(
+        f"**The map.** At depth {ev.deepest}, {_shares(ev.by_lr)} of the seeds collapsed; at "
+        f"depth {ev.shallowest}, {_shares(ev.by_lr_shallow)}."
+        + (f" With batch norm at depth {ev.deepest}: {_shares(ev.rescue)}." if ev.rescue
+           else ""))
+    # the verdict on the study's two explanations, chosen by the evidence
+    if not ev.survivors:
+        vanish = ("No seed of the deeper network trained here, so these runs cannot weigh the "
+                  "study's two explanations against each other"
+                  + (": the seeds that never learned got a gradient too small to move their "
+                     "first layer, which is what vanishing gradients look like at the start, "
+                     "and what more epochs may or may not overcome."
+                     if finite(ev.stuck_ratio) and ev.stuck_ratio < 0.1 else "."))
+    elif ev.gradients_vanish:
+        vanish = ("The evidence supports *vanishing gradients* in the trained seeds: their "
+                  "first layer gets under a tenth of the shallow network's gradient.")
+    else:
+        vanish = ("The evidence does not support *vanishing gradients*: the deep seeds that "
+                  "trained get a first-layer gradient of the same order as the shallow "
+                  "network's" + (", and the dead ones get none at all, cut off at a dead layer"
+                                 if ev.dead_layers_explain else "") + ".")
+    epochs = ""
+    if ev.survivors:
+        epochs = ("*Too few epochs* explains part of the gap of the seeds that trained: they "
+                  "were still improving when training stopped; but more epochs cannot revive a "
+                  "dead seed." if ev.still_rising else
+                  "*Too few epochs* does not explain it either: the seeds that trained had "
+                  "levelled off, and more epochs cannot revive a dead one.")
+    cause = ""
+    if ev.lr_drives_it:
+        cause = ("What the evidence does support is a learning rate too high for the depth: "
+                 "collapses grow with the learning rate and with depth"
+                 + (", and batch norm prevents them" if ev.batch_norm_rescues else "") + ".")
+    parts.append("**The answer.** " + " ".join(t for t in (vanish, epochs, cause) if t))
+    return "\n\n".join(parts)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def gradient_table(models, epoch: int | None = None):
+    """Gradient norm per linear layer (rows, input side first) for each seed (columns) of one
+    model, at ``epoch`` (default: each seed's last), with each seed's fate in its name."""
+    import pandas as pd
+
+    columns = {}
+    for r in models:
+        d = of(r)
+        at = len(d["loss"]) if epoch is None else min(epoch, len(d["loss"]))
+        life = life_of(r.history)
+        tag = {"died": f", died in epoch {life.died_at}", "never learned": ", never learned",
+               "diverged": ", diverged"}.get(life.kind, "")
+        columns[f"seed {r.seed} (epoch {at}{tag})"] = d["grad_norm"][at - 1]
+    frame = pd.DataFrame(columns)
+    frame.index = [f"layer {i + 1}" for i in range(len(frame))]
+    return frame

@@ -282,3 +282,95 @@ def plot_comparison(results: Iterable[Result], metric: str = "test_acc",
         r.quick for s in groups.values() for r in s) else ""
     return caption(ax.figure, "Where the dots of two models overlap, one run per model (as in "
                               f"the study) cannot rank them; diamonds: the study.{quick}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Why the deeper network fails (diagnostics per epoch, the lr x depth map)
+# ---------------------------------------------------------------------------------------------
+
+@styled
+def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
+    """Each seed of the deeper network per epoch: test accuracy (a seed that learned, then died
+    annotated where it peaked and where it died), the share of its hidden units that are dead,
+    and the gradient norm reaching its first layer; the shallow network's median in grey."""
+    from matplotlib.ticker import PercentFormatter
+
+    from .diagnostics import dead_share, life_of, of
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
+    ref = {"color": REFERENCE["color"], "linewidth": 2, "linestyle": "--",
+           "label": "shallow (median)"}
+    for r in deeper:
+        d, life = of(r), life_of(r.history)
+        epochs = np.arange(1, len(r.history) + 1)
+        dead_seed = life.kind in ("died", "diverged", "never learned")
+        style = {"color": COLLAPSED_STYLE["color"], "linewidth": 1.8} if dead_seed else \
+            {"color": series(0)["color"], "linewidth": 1, "alpha": 0.6}
+        name = f"seed {r.seed}" + (" (died)" if life.kind == "died" else "")
+        axes[0].plot(epochs, r.history["test_acc"], marker="o", markersize=3, label=name, **style)
+        axes[1].plot(epochs, dead_share(d), marker="o", markersize=3, **style)
+        axes[2].plot(epochs, d["grad_norm"][:, 0], marker="o", markersize=3, **style)
+        if life.kind == "died":
+            axes[0].annotate(f"seed {r.seed} learned: {100 * life.best_acc:.0f}%",
+                             (life.best_epoch, life.best_acc), xytext=(12, 8),
+                             textcoords="offset points", fontsize=8, color=style["color"],
+                             arrowprops={"arrowstyle": "->", "color": style["color"]})
+            axes[0].annotate(f"dead from epoch {life.died_at}",
+                             (life.died_at, r.history["test_acc"][life.died_at - 1]),
+                             xytext=(8, 22), textcoords="offset points", fontsize=8,
+                             color=style["color"],
+                             arrowprops={"arrowstyle": "->", "color": style["color"]})
+            dead_now = dead_share(d)[life.died_at - 1]
+            axes[1].annotate(f"{100 * dead_now:.0f}% of units dead", (life.died_at, dead_now),
+                             xytext=(-70, -28), textcoords="offset points", fontsize=8,
+                             color=style["color"],
+                             arrowprops={"arrowstyle": "->", "color": style["color"]})
+    diags = [of(r) for r in shallow]
+    n = min(len(x["loss"]) for x in diags)
+    epochs = np.arange(1, n + 1)
+    axes[0].plot(*shallow.curve("test_acc"), **ref)
+    axes[1].plot(epochs, np.median([dead_share(x)[:n] for x in diags], axis=0), **ref)
+    axes[2].plot(epochs, np.median([x["grad_norm"][:n, 0] for x in diags], axis=0), **ref)
+    axes[0].axhline(0.1, color="#999999", linewidth=0.8, linestyle=":")
+    axes[0].set_ylim(0, 1)
+    axes[1].set_ylim(-0.02, 1.02)
+    for ax in axes[:2]:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    axes[2].set_yscale("symlog", linthresh=1e-4)
+    for ax, title in zip(axes, ("test accuracy", "hidden units dead on every sample image",
+                                "gradient norm, first layer"), strict=True):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].legend(fontsize=8, loc="lower right")
+    return caption(fig, "Each seed of the deeper network after every epoch (red: a seed that "
+                        "collapsed), measured on a fixed sample of 1,000 training images; "
+                        "dashed grey: the shallow network's median. A dead unit outputs 0 for "
+                        "every image, so no gradient flows through it.")
+
+
+@styled
+def plot_collapse_map(share, count, ax: Axes | None = None) -> Figure:
+    """Share of seeds that collapsed per depth (rows, batch norm last) and learning rate."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.6 * share.shape[1] + 2.5, 0.7 * share.shape[0] + 1.6),
+                             constrained_layout=True)
+    image = ax.imshow(share.to_numpy(dtype=float), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    for i in range(share.shape[0]):
+        for j in range(share.shape[1]):
+            value, n = share.iat[i, j], count.iat[i, j]
+            if np.isnan(value):
+                text, colour = "not run", "#777777"
+            else:
+                text = f"{round(value * n):.0f} of {n:.0f}"
+                colour = "white" if value > 0.5 else "black"
+            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=10)
+    ax.set_xticks(range(share.shape[1]), [f"{lr:g}" for lr in share.columns])
+    ax.set_yticks(range(share.shape[0]), list(share.index))
+    ax.set_xlabel("learning rate")
+    bar = ax.figure.colorbar(image, ax=ax, fraction=0.05)
+    bar.ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{100 * v:.0f}%"))
+    bar.set_label("seeds collapsed")
+    return caption(ax.figure, "Seeds that collapsed to chance (or diverged) after 10 epochs of "
+                              "the study's recipe, per network and learning rate; the last "
+                              "rows: batch norm after every hidden ReLU.")

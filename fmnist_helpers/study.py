@@ -181,6 +181,34 @@ CONTROLS: dict[str, Experiment] = {
 }
 
 
+# Why the deeper network fails (issue 21): ours, not the study's. The study's recipe (plain SGD,
+# batches of 32, 10 epochs, 10 units) at other learning rates and depths, and batch norm as the
+# rescue, to ask whether its deeper network fails for want of epochs or gradient, or because
+# lr 0.1 kills its ReLU units. Where a setting is one of the study's models (depth 3 or 8 at
+# lr 0.1, batch norm at depth 3) the map uses that model, and its cached runs. Kept small: the
+# whole map must train in well under 90 s on a 2-core machine (see the depth notebook).
+DEPTH_LR_LRS = (0.03, 0.1, 0.3)
+DEPTH_LR_DEPTHS = (3, 8)
+DEPTH_LR_RESCUE = "batch_norm"  # the rescue beside the map: batch norm after every hidden ReLU
+
+
+def _depth_lr() -> dict[str, Experiment]:
+    out = {}
+    for depth in DEPTH_LR_DEPTHS:
+        for lr in DEPTH_LR_LRS:
+            for bn in (False, True):
+                name = f"depth_lr_d{depth}_lr{lr:g}" + ("_bn" if bn else "")
+                out[name] = Experiment(
+                    name, f"Depth {depth}, lr {lr:g}" + (", batch norm" if bn else ""),
+                    n_linear=depth, lr=lr, batch_norm=bn,
+                    notes="The lr x depth map of the depth section: the study's recipe at this "
+                          "learning rate and depth" + (", batch norm after each hidden ReLU."
+                                                       if bn else "."))
+    return out
+
+
+DEPTH_LR: dict[str, Experiment] = _depth_lr()
+
 # The study's sections and the models each one shows; the first is the one the others are read
 # against.
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -253,7 +281,7 @@ def get_experiment(name: str | Experiment) -> Experiment:
         return name
     if name in STUDY:
         return STUDY[name]
-    for table in (READINGS, CONTROLS):
+    for table in (READINGS, CONTROLS, DEPTH_LR):
         if name in table:
             return table[name]
     raise KeyError(f"unknown experiment {name!r}; choose one of: {', '.join(STUDY)} "

@@ -94,3 +94,25 @@ def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monke
     assert not diagnostics.wanted(STUDY["wide"])
     assert not diagnostics.path_of(cache_path(run_experiment("wide", 1, quick=True).experiment,
                                               1, True, result.device)).exists()
+
+
+def evidence(**changes) -> diagnostics.Evidence:
+    died = diagnostics.life_of(history(*DIES))
+    base = dict(deaths=[(0, died, 1.0)], never=[], survivors=4, first_layer_ratio=0.8,
+                stuck_ratio=float("nan"), rising=0.001, by_lr={0.03: 0.0, 0.1: 0.2, 0.3: 1.0},
+                by_lr_shallow={0.03: 0.0, 0.1: 0.0, 0.3: 0.4}, rescue={0.1: 0.0, 0.3: 0.0},
+                deepest=8, shallowest=3)
+    return diagnostics.Evidence(**(base | changes))
+
+
+def test_the_answer_follows_the_evidence():
+    text = diagnostics.answer(evidence())
+    assert "Seed 0 learned (57.3% test accuracy after epoch 1), then died" in text
+    assert "does not support *vanishing gradients*" in text
+    assert "*Too few epochs* does not explain it" in text
+    assert "learning rate too high for the depth" in text and "batch norm prevents" in text
+    assert "100% at lr 0.3" in text
+    text = diagnostics.answer(evidence(first_layer_ratio=0.01, rising=0.02,
+                                       by_lr={0.03: 0.4, 0.1: 0.2, 0.3: 0.0}))
+    assert "supports *vanishing gradients*" in text and "still improving" in text
+    assert "learning rate too high" not in text
