@@ -35,7 +35,6 @@ import numpy as np
 from scipy import stats
 
 from .results import Result
-from .runs import study_results
 from .study import Experiment
 
 CHANCE = 0.1  # ten balanced classes
@@ -172,6 +171,8 @@ def group(results: Iterable[Result]) -> dict[str, Seeds]:
 def load(*names: str | Experiment, seeds: Sequence[int] | None = None,
          quick: bool | None = None) -> list[Seeds]:
     """Every seed of each named experiment (cached, or trained together), one Seeds per name."""
+    from .runs import study_results  # the trainer, imported only by the one function that trains
+
     results = study_results(list(names), seeds, quick)
     groups = group(results)
     return [groups[n if isinstance(n, str) else n.name] for n in names]

@@ -1,6 +1,8 @@
 """The package's layering: what each low module may import, where the environment is read,
 and the engine's stopping-rule protocol that the planner's trajectories implement."""
 
+import functools
+import json
 import re
 import subprocess
 import sys
@@ -17,20 +19,34 @@ from fmnist_helpers.study import READINGS, STUDY
 PACKAGE = Path(fmnist_helpers.__file__).parent
 
 LOADED = """
-import importlib, pathlib, sys, types
-package = types.ModuleType("fmnist_helpers")  # the module alone, not the package's __init__
-package.__path__ = [sys.argv[1]]
-sys.modules["fmnist_helpers"] = package
-importlib.import_module("fmnist_helpers." + sys.argv[2])
-print(" ".join(sorted(n.split(".", 1)[1] for n in sys.modules if n.startswith("fmnist_helpers."))))
+import importlib, json, sys, types
+found = {}
+for module in sys.argv[2:]:
+    for name in [n for n in sys.modules if n.split(".")[0] == "fmnist_helpers"]:
+        del sys.modules[name]
+    package = types.ModuleType("fmnist_helpers")  # the module alone, not the package's __init__
+    package.__path__ = [sys.argv[1]]
+    sys.modules["fmnist_helpers"] = package
+    importlib.import_module("fmnist_helpers." + module)
+    found[module] = sorted(n.split(".", 1)[1] for n in sys.modules
+                           if n.startswith("fmnist_helpers."))
+print(json.dumps(found))
 """
+CHECKED = ["settings", "constraints", "history", "results", "seeds", "tables", "analysis",
+           "findings", "plots", "learned"]
+
+
+@functools.cache
+def _loaded() -> dict[str, list[str]]:
+    out = subprocess.run([sys.executable, "-c", LOADED, str(PACKAGE), *CHECKED],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
 
 
 def loaded_with(module: str) -> set[str]:
-    """The package's modules that importing ``module`` alone loads (in a fresh interpreter)."""
-    out = subprocess.run([sys.executable, "-c", LOADED, str(PACKAGE), module],
-                         capture_output=True, text=True, check=True).stdout
-    return set(out.split())
+    """The package's modules that importing ``module`` alone loads (in a fresh interpreter,
+    torch aside)."""
+    return set(_loaded()[module])
 
 
 @pytest.mark.parametrize("module, allowed", [
@@ -43,6 +59,12 @@ def loaded_with(module: str) -> set[str]:
 def test_the_low_modules_import_nothing_above_them(module, allowed):
     """Settings sit on the ground floor; results are read without the engine or the planner."""
     assert loaded_with(module) <= allowed
+
+
+@pytest.mark.parametrize("module", ["seeds", "tables", "analysis", "findings", "plots",
+                                    "learned"])
+def test_statistics_and_figures_read_results_without_the_trainer(module):
+    assert not loaded_with(module) & {"engine", "planner", "bridge", "runs"}
 
 
 def test_the_fmnist_variables_are_read_in_settings_only():
