@@ -500,7 +500,9 @@ def load_folder(folder: str | Path) -> tuple[list[Result], list[Result]]:
         if result is not None:
             found.setdefault((result.experiment.name, result.seed), result)
     if not found:
-        raise ValueError(f"{folder} holds no complete cached run")
+        inside = [m for m in ("full", "quick") if (folder / m).is_dir()]
+        hint = f"; pass {folder / inside[0]}" if inside else ""
+        raise ValueError(f"{folder} holds no complete cached run{hint}")
     check_same_mode(list(found.values()))
     return split_readings(found.values())
 

@@ -259,6 +259,8 @@ def test_findings_compare_two_quick_caches(tmp_path, monkeypatch):
     a = quick_cache(tmp_path / "a", (0, 1), monkeypatch)
     b = quick_cache(tmp_path / "b", (2, 3), monkeypatch)
     assert findings.compare_folders(a, a) == []
+    with pytest.raises(ValueError, match="pass .*quick"):
+        findings.load_folder(tmp_path / "a")  # the store's root, not a mode's folder
     lines: list[str] = []
     rc = findings.main(["--compare", str(a), str(b)], out=lines.append)
     differ = findings.compare_folders(a, b)
