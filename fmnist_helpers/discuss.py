@@ -310,14 +310,14 @@ def running_vs_exact(s: Seeds) -> str:
 # Two or more models
 # ---------------------------------------------------------------------------------------------
 
-def _effect(c, a: Seeds, b: Seeds, digits: int = 1) -> str:
+def _effect(c, a: Seeds, b: Seeds, digits: int = 1, verb: str = "beats") -> str:
     """"+1.2 points (95% bootstrap interval +0.4 to +2.0); a seed of A beats one of B with
     probability 0.84 (two-sided Mann-Whitney U, p = 0.03)": the effect first, then the test."""
     ci = (f"95% bootstrap interval {interval(c, digits=digits)}" if c.has_interval else
           "no interval from a single seed")
-    return (f"{signed(c.difference, digits=digits)} points ({ci}); a seed of {label(a)} beats "
-            f"one of {label(b)} with probability {c.superiority:.2f} (two-sided Mann-Whitney "
-            f"U, {p_value(c.p_two_sided)})")
+    return (f"{signed(c.difference, digits=digits)} points ({ci}); a seed of {label(a)} "
+            f"{verb} one of {label(b)} with probability {c.superiority:.2f} (two-sided "
+            f"Mann-Whitney U, {p_value(c.p_two_sided)})")
 
 
 def difference_line(a: Seeds, b: Seeds, what: str = "test accuracy") -> str:
@@ -334,17 +334,24 @@ def difference_line(a: Seeds, b: Seeds, what: str = "test accuracy") -> str:
         tail = (f": with so few seeds no test can reach p < {ALPHA} (the smallest possible p is "
                 f"{smallest_p(len(a), len(b)):.2f}), so the two are not shown to differ.")
     else:
-        tail = ": not shown to differ; the gap is within the seeds' noise."
+        tail = ": not shown to differ; the difference is within the seeds' noise."
     return head + _effect(c, a, b) + tail
 
 
 def compare_seeds(a: Seeds, b: Seeds) -> str:
     """Two models side by side: accuracy difference with its test, gaps, jitter, size."""
     parts = [difference_line(a, b)]
-    ga = a.summary(lambda r: r.final["train_acc"] - r.final["test_acc"]).mean
-    gb = b.summary(lambda r: r.final["train_acc"] - r.final["test_acc"]).mean
+    def gap(r: Result) -> float:
+        return r.final["train_acc"] - r.final["test_acc"]
+
+    ga, gb = a.summary(gap).mean, b.summary(gap).mean
+    cg = compare(a, b, gap)
+    wider = (f"the seeds show a wider gap for {label(a) if cg.difference > 0 else label(b)}."
+             if separated(cg) else "the seeds do not show which gap is wider.")
     parts.append(f"The train-test gap averages {100 * ga:+.1f} points for {label(a)} and "
-                 f"{100 * gb:+.1f} for {label(b)}.")
+                 f"{100 * gb:+.1f} for {label(b)}; the difference is "
+                 + _effect(cg, a, b, verb="lies above")
+                 + ": " + wider)
     ja, jb = a.summary(jitter), b.summary(jitter)
     if not (any(map(math.isnan, a.values(jitter))) or any(map(math.isnan, b.values(jitter)))):
         cj = compare(a, b, jitter, 0.0001)
@@ -354,7 +361,8 @@ def compare_seeds(a: Seeds, b: Seeds) -> str:
         parts.append(
             f"Jitter of the test accuracy (its fluctuation around the trend) averages "
             f"{100 * ja.mean:.2f} points for {label(a)} and {100 * jb.mean:.2f} for "
-            f"{label(b)}; the difference is " + _effect(cj, a, b, digits=2) + ": " + verdict)
+            f"{label(b)}; the difference is "
+            + _effect(cj, a, b, digits=2, verb="lies above") + ": " + verdict)
     na, nb = a.runs[0].n_params, b.runs[0].n_params
     if na != nb:
         big, small = (a, b) if na > nb else (b, a)

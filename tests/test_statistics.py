@@ -160,6 +160,7 @@ def test_smoothness_is_stated_only_when_the_seeds_show_it():
     text = discuss.compare_seeds(close, shallow)
     assert "the seeds do not show which curve is smoother" in text
     assert "has the smoother curve" not in text
+    assert "the seeds do not show which gap is wider" in text  # equal gaps: no order
     # five seeds with visibly different jitter, spread so the test can tell
     smooth = seeds.Seeds([fake("wide", s, [0.7 + (w if i % 2 else -w) for i in range(9)] + [0.88])
                           for s, w in enumerate([0.001, 0.0012, 0.0014, 0.0016, 0.0018])])
