@@ -48,13 +48,15 @@ class Life:
     ``kind``: "trained" (ended above chance), "never learned" (never above chance), "died"
     (above chance at some epoch, at chance at the end) or "diverged" (its loss became NaN).
     ``best_epoch``/``best_acc``: its best test accuracy and when; ``died_at``: the first epoch of
-    the final stretch at chance ("died"), or the epoch it diverged in.
+    the final stretch at chance ("died"), or the epoch it diverged in; ``started``: the first
+    epoch above chance (a run that sat at chance before learning starts late).
     """
 
     kind: str
     best_epoch: int | None
     best_acc: float | None
     died_at: int | None = None
+    started: int | None = None
 
 
 def life_of(history, threshold: float = DEAD_BELOW) -> Life:
@@ -63,16 +65,17 @@ def life_of(history, threshold: float = DEAD_BELOW) -> Life:
     best = int(np.argmax(accs)) if accs else None
     best_epoch = None if best is None else best + 1
     best_acc = None if best is None else accs[best]
+    started = next((i + 1 for i, a in enumerate(accs) if a >= threshold), None)
     if history.diverged:
-        return Life("diverged", best_epoch, best_acc, len(history) + 1)
+        return Life("diverged", best_epoch, best_acc, len(history) + 1, started)
     if not accs or max(accs) < threshold:
         return Life("never learned", best_epoch, best_acc)
     if accs[-1] >= threshold:
-        return Life("trained", best_epoch, best_acc)
+        return Life("trained", best_epoch, best_acc, None, started)
     start = len(accs)
     while start > 0 and accs[start - 1] < threshold:
         start -= 1
-    return Life("died", best_epoch, best_acc, start + 1)
+    return Life("died", best_epoch, best_acc, start + 1, started)
 
 
 def life_phrase(seed: int, life: Life, pct=lambda x: f"{100 * x:.1f}%") -> str:
@@ -86,6 +89,10 @@ def life_phrase(seed: int, life: Life, pct=lambda x: f"{100 * x:.1f}%") -> str:
         return (f"seed {seed} learned ({pct(life.best_acc)} test accuracy after epoch "
                 f"{life.best_epoch}), then died: from epoch {life.died_at} on it scores at "
                 "chance")
+    if life.started and life.started > 1:
+        return (f"seed {seed} sat at chance for {life.started - 1} epoch"
+                f"{'s' * (life.started > 2)}, then learned ({pct(life.best_acc)} at best, after "
+                f"epoch {life.best_epoch})")
     return f"seed {seed} trained ({pct(life.best_acc)} at best, after epoch {life.best_epoch})"
 
 
@@ -252,7 +259,7 @@ def finite(x) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 MAP_SEEDS = (0, 1, 2)  # full settings; quick mode takes its own seeds (settings().seeds)
-RESCUE_LRS = (0.1, 0.3)  # where batch norm is tried beside the map (depth: the deepest)
+RESCUE_LRS = (0.3,)  # where batch norm is tried beside the map (depth: the deepest)
 
 
 def map_experiment(depth: int, lr: float, batch_norm: bool = False):
@@ -321,12 +328,14 @@ class Evidence:
     survivors: int          # seeds of the deeper network that trained
     first_layer_ratio: float  # deeper / shallow first-layer gradient norm, survivors, median
     stuck_ratio: float      # the same for the seeds that never learned
+    late: list              # (seed, Life, first-layer ratio while at chance) of late starters
     rising: float           # survivors' median test-accuracy gain over the last 3 epochs
     by_lr: dict             # lr -> share collapsed at the deepest depth, plain
     by_lr_shallow: dict     # lr -> share collapsed at the shallowest depth
     rescue: dict            # lr -> share collapsed at the deepest depth with batch norm
     deepest: int
     shallowest: int
+    map_dead: dict = None   # lr -> (collapsed seeds with a wholly dead layer, collapsed seeds)
 
     @property
     def dead_layers_explain(self) -> bool:
@@ -395,11 +404,26 @@ def gather(shallow, deeper, map_runs_) -> Evidence:
                 out.setdefault(e.lr, []).append(collapsed(r))
         return {lr: float(np.mean(v)) for lr, v in sorted(out.items())}
 
+    late = []
+    for r in kept:
+        life = life_of(r.history)
+        if life.started and life.started > 1:
+            mine = diag["deeper", r.seed]["grad_norm"][:life.started - 1, 0]
+            theirs = np.median([diag["shallow", s.seed]["grad_norm"][:len(mine), 0]
+                                for s in shallow], axis=0)
+            late.append((r.seed, life, float(np.median(mine / theirs))))
+    map_dead = {}
+    for r in map_runs_:
+        e = r.experiment
+        if e.n_linear == depths[-1] and not e.batch_norm and collapsed(r) and len(r.history):
+            d = of(r)
+            n_dead, n = map_dead.get(e.lr, (0, 0))
+            map_dead[e.lr] = (n_dead + int(d["dead"][-1].max() >= 1.0), n + 1)
     return Evidence(deaths, never, len(kept), ratio(kept),
-                    ratio([r for r in deeper if r.seed in never]),
+                    ratio([r for r in deeper if r.seed in never]), late,
                     float(np.median(rising)) if rising else math.nan,
                     share(depths[-1], False), share(depths[0], False), share(depths[-1], True),
-                    depths[-1], depths[0])
+                    depths[-1], depths[0], dict(sorted(map_dead.items())))
 
 
 def _shares(by_lr: dict) -> str:
@@ -437,12 +461,19 @@ def answer(ev: Evidence) -> str:
         parts.append(
             f"**The seeds that trained** ({ev.survivors}) get a first-layer gradient "
             f"{ratio} the shallow network's (median over their epochs){rose}.")
+    for seed, life, r in ev.late:
+        parts.append(f"{_cap(life_phrase(seed, life))}: while at chance, its first layer got "
+                     f"{r:.2g} times the shallow network's gradient.")
     parts.append(
         f"**The map.** At depth {ev.deepest}, {_shares(ev.by_lr)} of the seeds collapsed; at "
         f"depth {ev.shallowest}, {_shares(ev.by_lr_shallow)}."
         + (f" With batch norm at depth {ev.deepest}: {_shares(ev.rescue)}." if ev.rescue
-           else ""))
+           else "")
+        + "".join(f" At lr {lr:g}, {k} of the {n} collapsed deep seeds had a layer with every "
+                  "unit dead." for lr, (k, n) in (ev.map_dead or {}).items()))
     # the verdict on the study's two explanations, chosen by the evidence
+    late_vanish = [(seed, life) for seed, life, r in ev.late if finite(r) and r < 0.1]
+    vanish_ok = epochs_ok = False
     if not ev.survivors:
         vanish = ("No seed of the deeper network trained here, so these runs cannot weigh the "
                   "study's two explanations against each other"
@@ -450,26 +481,55 @@ def answer(ev: Evidence) -> str:
                      "first layer, which is what vanishing gradients look like at the start, "
                      "and what more epochs may or may not overcome."
                      if finite(ev.stuck_ratio) and ev.stuck_ratio < 0.1 else "."))
-    elif ev.gradients_vanish:
-        vanish = ("The evidence supports *vanishing gradients* in the trained seeds: their "
-                  "first layer gets under a tenth of the shallow network's gradient.")
+        epochs = ""
     else:
-        vanish = ("The evidence does not support *vanishing gradients*: the deep seeds that "
-                  "trained get a first-layer gradient of the same order as the shallow "
-                  "network's" + (", and the dead ones get none at all, cut off at a dead layer"
-                                 if ev.dead_layers_explain else "") + ".")
-    epochs = ""
-    if ev.survivors:
-        epochs = ("*Too few epochs* explains part of the gap of the seeds that trained: they "
-                  "were still improving when training stopped; but more epochs cannot revive a "
-                  "dead seed." if ev.still_rising else
-                  "*Too few epochs* does not explain it either: the seeds that trained had "
-                  "levelled off, and more epochs cannot revive a dead one.")
+        if ev.gradients_vanish:
+            vanish_ok = True
+            vanish = ("*Vanishing gradients*: supported. The deep seeds that trained get under "
+                      "a tenth of the shallow network's gradient in their first layer.")
+        elif late_vanish:
+            vanish_ok = True
+            vanish = ("*Vanishing gradients*: supported at the start only. "
+                      + _cap(", ".join(f"seed {seed}" for seed, _ in late_vanish))
+                      + " sat at chance while its first layer got under a tenth of the shallow "
+                        "network's gradient; the seeds that trained got a gradient of the same "
+                        "order as the shallow network's.")
+        else:
+            vanish = ("*Vanishing gradients*: not supported. The deep seeds that trained get a "
+                      "first-layer gradient of the same order as the shallow network's"
+                      + (", and the dead ones none at all, cut off at a dead layer"
+                         if ev.dead_layers_explain else "") + ".")
+        reasons = []
+        if ev.late:
+            reasons.append(", ".join(f"seed {seed} needed {life.started - 1} epoch"
+                                     f"{'s' * (life.started > 2)} to leave chance"
+                                     for seed, life, _ in ev.late))
+        if ev.still_rising:
+            reasons.append("the seeds that trained were still improving when training stopped")
+        epochs_ok = bool(reasons)
+        epochs = (f"*Too few epochs*: supported in part: {'; '.join(reasons)}. More epochs "
+                  "cannot revive a seed that died, though." if epochs_ok else
+                  "*Too few epochs*: not supported. The seeds that trained had levelled off, "
+                  "and more epochs cannot revive a dead one.")
     cause = ""
     if ev.lr_drives_it:
-        cause = ("What the evidence does support is a learning rate too high for the depth: "
-                 "collapses grow with the learning rate and with depth"
-                 + (", and batch norm prevents them" if ev.batch_norm_rescues else "") + ".")
+        top = max(ev.by_lr)
+        deeper_worse = ev.by_lr[top] > ev.by_lr_shallow.get(top, 0)
+        dead = [(k, n) for lr, (k, n) in (ev.map_dead or {}).items() if lr == top]
+        cause = ("What the evidence shows beyond the study's two: a learning rate too large "
+                 "for the depth. Collapses grow with the learning rate"
+                 + (" and with depth" if deeper_worse else "")
+                 + (f"; at lr {top:g}, {dead[0][0]} of the {dead[0][1]} collapsed deep seeds "
+                    "ended with a layer whose every unit is dead" if dead else "")
+                 + ("; batch norm prevents the collapses" if ev.batch_norm_rescues else "")
+                 + ".")
+    named = [n for n, ok in (("too few epochs", epochs_ok), ("vanishing gradients", vanish_ok))
+             if ok]
+    if ev.survivors:
+        verdict = ("Of the study's two explanations, the evidence supports "
+                   + ("both, each in part." if len(named) == 2 else
+                      f"*{named[0]}*." if named else "neither."))
+        cause = f"{cause} {verdict}".strip()
     parts.append("**The answer.** " + " ".join(t for t in (vanish, epochs, cause) if t))
     return "\n\n".join(parts)
 

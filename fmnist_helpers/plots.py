@@ -295,7 +295,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
     and the gradient norm reaching its first layer; the shallow network's median in grey."""
     from matplotlib.ticker import PercentFormatter
 
-    from .diagnostics import dead_share, life_of, of
+    from .diagnostics import SAMPLE_PER_CLASS, dead_share, life_of, of
 
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     ref = {"color": REFERENCE["color"], "linewidth": 2, "linestyle": "--",
@@ -306,10 +306,20 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
         dead_seed = life.kind in ("died", "diverged", "never learned")
         style = {"color": COLLAPSED_STYLE["color"], "linewidth": 1.8} if dead_seed else \
             {"color": series(0)["color"], "linewidth": 1, "alpha": 0.6}
-        name = f"seed {r.seed}" + (" (died)" if life.kind == "died" else "")
+        late = life.kind == "trained" and life.started and life.started > 1
+        if late:
+            style = {"color": series(2)["color"], "linewidth": 1.8}
+        name = f"seed {r.seed}" + (" (died)" if life.kind == "died" else
+                                   " (late start)" if late else "")
         axes[0].plot(epochs, r.history["test_acc"], marker="o", markersize=3, label=name, **style)
         axes[1].plot(epochs, dead_share(d), marker="o", markersize=3, **style)
         axes[2].plot(epochs, d["grad_norm"][:, 0], marker="o", markersize=3, **style)
+        if late:
+            axes[0].annotate(f"seed {r.seed} leaves chance in epoch {life.started}",
+                             (life.started, r.history["test_acc"][life.started - 1]),
+                             xytext=(10, -30), textcoords="offset points", fontsize=8,
+                             color=style["color"],
+                             arrowprops={"arrowstyle": "->", "color": style["color"]})
         if life.kind == "died":
             axes[0].annotate(f"seed {r.seed} learned: {100 * life.best_acc:.0f}%",
                              (life.best_epoch, life.best_acc), xytext=(12, 8),
@@ -344,9 +354,11 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=8, loc="lower right")
     return caption(fig, "Each seed of the deeper network after every epoch (red: a seed that "
-                        "collapsed), measured on a fixed sample of 1,000 training images; "
-                        "dashed grey: the shallow network's median. A dead unit outputs 0 for "
-                        "every image, so no gradient flows through it.")
+                        "collapsed; green: one that sat at chance before it learned), measured "
+                        f"on a fixed sample of {10 * SAMPLE_PER_CLASS:,} training images; dashed "
+                        "grey: the shallow "
+                        "network's median. A dead unit outputs 0 for every image, so no "
+                        "gradient flows through it.")
 
 
 @styled

@@ -419,11 +419,13 @@ on {time.strftime("%Y-%m-%d %H:%M")}.</p>
 
 def train_everything(quick: bool) -> None:
     """Train (or load) every run the notebooks read before any notebook runs: the study's
-    models, readings and controls, and the explorer's grid, in one plan (:func:`planner.plan`).
+    models, readings and controls, the depth section's learning rate x depth map, and the
+    explorer's grid, in one plan (:func:`planner.plan`).
 
     One plan, so the worker that finishes first goes on with the grid while the other ends the
     study, and the grid's points that share a shape with the study's models join their stacks.
     """
+    from .diagnostics import map_runs
     from .explorer import grid_runs
     from .planner import train_runs
     from .settings import settings
@@ -432,9 +434,11 @@ def train_everything(quick: bool) -> None:
     config = settings(quick)
     study = [(name, seed) for name in [*STUDY, *READINGS, *CONTROLS] for seed in config.seeds]
     start = time.perf_counter()
-    results = train_runs(study + grid_runs(quick), config)
-    print(f"{len(results)} runs ready (the study's {len(study)}, the explorer's grid "
-          f"{len(results) - len(study)}) in {time.perf_counter() - start:.0f} s", flush=True)
+    depth_map = map_runs(quick)
+    results = train_runs(study + depth_map + grid_runs(quick), config)
+    print(f"{len(results)} runs ready (the study's {len(study)}, the depth map's "
+          f"{len(depth_map)}, the explorer's grid {len(results) - len(study) - len(depth_map)}) "
+          f"in {time.perf_counter() - start:.0f} s", flush=True)
 
 
 STARTS_FIRST = ("09_playground",)  # trains a network live (30 s of the notebooks' 160 s)

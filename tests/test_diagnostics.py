@@ -99,20 +99,28 @@ def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monke
 def evidence(**changes) -> diagnostics.Evidence:
     died = diagnostics.life_of(history(*DIES))
     base = dict(deaths=[(0, died, 1.0)], never=[], survivors=4, first_layer_ratio=0.8,
-                stuck_ratio=float("nan"), rising=0.001, by_lr={0.03: 0.0, 0.1: 0.2, 0.3: 1.0},
-                by_lr_shallow={0.03: 0.0, 0.1: 0.0, 0.3: 0.4}, rescue={0.1: 0.0, 0.3: 0.0},
-                deepest=8, shallowest=3)
+                stuck_ratio=float("nan"), late=[], rising=0.001,
+                by_lr={0.03: 0.0, 0.1: 0.2, 0.3: 1.0},
+                by_lr_shallow={0.03: 0.0, 0.1: 0.0, 0.3: 0.4}, rescue={0.3: 0.0},
+                deepest=8, shallowest=3, map_dead={0.3: (3, 3)})
     return diagnostics.Evidence(**(base | changes))
 
 
 def test_the_answer_follows_the_evidence():
     text = diagnostics.answer(evidence())
     assert "Seed 0 learned (57.3% test accuracy after epoch 1), then died" in text
-    assert "does not support *vanishing gradients*" in text
-    assert "*Too few epochs* does not explain it" in text
-    assert "learning rate too high for the depth" in text and "batch norm prevents" in text
-    assert "100% at lr 0.3" in text
+    assert "*Vanishing gradients*: not supported" in text
+    assert "*Too few epochs*: not supported" in text
+    assert "a learning rate too large for the depth" in text and "batch norm prevents" in text
+    assert "3 of the 3 collapsed deep seeds ended with a layer whose every unit is dead" in text
+    assert "100% at lr 0.3" in text and "the evidence supports neither." in text
     text = diagnostics.answer(evidence(first_layer_ratio=0.01, rising=0.02,
                                        by_lr={0.03: 0.4, 0.1: 0.2, 0.3: 0.0}))
-    assert "supports *vanishing gradients*" in text and "still improving" in text
-    assert "learning rate too high" not in text
+    assert "*Vanishing gradients*: supported" in text and "still improving" in text
+    assert "too large for the depth" not in text and "supports both, each in part" in text
+    late = diagnostics.life_of(history([0.1] * 4 + [0.4, 0.7, 0.8, 0.8, 0.8, 0.8], [1.0] * 10))
+    assert late.kind == "trained" and late.started == 5
+    text = diagnostics.answer(evidence(late=[(2, late, 0.01)]))
+    assert "seed 2 sat at chance for 4 epochs, then learned" in text.lower()
+    assert "supported at the start only" in text and "seed 2 needed 4 epochs" in text
+    assert "supports both, each in part" in text
