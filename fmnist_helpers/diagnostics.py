@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,7 +197,7 @@ def write(path: Path, rows: list[dict[str, np.ndarray]]) -> None:
     if rows:
         arrays |= {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    tmp = path.with_name(f"{path.name}.pid{os.getpid()}.part")  # two writers never share it
     with open(tmp, "wb") as f:
         np.savez(f, **arrays)
     tmp.replace(path)
