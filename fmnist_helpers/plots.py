@@ -300,6 +300,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     ref = {"color": REFERENCE["color"], "linewidth": 2, "linestyle": "--",
            "label": "shallow (median)"}
+    any_plain = False
     for r in deeper:
         d, life = of(r), life_of(r.history)
         epochs = np.arange(1, len(r.history) + 1)
@@ -309,8 +310,11 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
         late = life.kind == "trained" and life.started and life.started > 1
         if late:
             style = {"color": series(2)["color"], "linewidth": 1.8}
-        name = f"seed {r.seed}" + (" (died)" if life.kind == "died" else
-                                   " (late start)" if late else "")
+        special = dead_seed or late
+        name = (f"seed {r.seed}" + (" (died)" if life.kind == "died" else
+                                    " (late start)" if late else "")) if special else \
+            ("other seeds" if not any_plain else None)
+        any_plain = any_plain or not special
         axes[0].plot(epochs, r.history["test_acc"], marker="o", markersize=3, label=name, **style)
         axes[1].plot(epochs, dead_share(d), marker="o", markersize=3, **style)
         axes[2].plot(epochs, d["grad_norm"][:, 0], marker="o", markersize=3, **style)
@@ -368,6 +372,7 @@ def plot_collapse_map(share, count, ax: Axes | None = None) -> Figure:
         _, ax = plt.subplots(figsize=(1.6 * share.shape[1] + 2.5, 0.7 * share.shape[0] + 1.6),
                              constrained_layout=True)
     image = ax.imshow(share.to_numpy(dtype=float), cmap="Reds", vmin=0, vmax=1, aspect="auto")
+    ax.grid(False)
     for i in range(share.shape[0]):
         for j in range(share.shape[1]):
             value, n = share.iat[i, j], count.iat[i, j]
