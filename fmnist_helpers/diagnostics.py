@@ -457,8 +457,9 @@ def answer(ev: Evidence) -> str:
     if ev.survivors:
         ratio = (f"{ev.first_layer_ratio:.2f} times" if finite(ev.first_layer_ratio)
                  else "(not measurable)")
-        rose = (f", and their test accuracy rose by {100 * ev.rising:.1f} points over their "
-                "last three epochs" if finite(ev.rising) else "")
+        size = f"{100 * ev.rising:.1f}" if finite(ev.rising) else ""
+        rose = (f", and their test accuracy rose by {size} point{'s' * (size != '1.0')} over "
+                "their last three epochs (median)" if size else "")
         parts.append(
             f"**The seeds that trained** ({ev.survivors}) get a first-layer gradient "
             f"{ratio} the shallow network's (median over their epochs){rose}.")
@@ -470,8 +471,8 @@ def answer(ev: Evidence) -> str:
         f"depth {ev.shallowest}, {_shares(ev.by_lr_shallow)}."
         + (f" With batch norm at depth {ev.deepest}: {_shares(ev.rescue)}." if ev.rescue
            else "")
-        + "".join(f" At lr {lr:g}, {k} of the {n} collapsed deep seeds had a layer with every "
-                  "unit dead." for lr, (k, n) in (ev.map_dead or {}).items()))
+        + "".join(f" At lr {lr:g}, {_of(k, n, 'layer with every unit dead')}."
+                  for lr, (k, n) in (ev.map_dead or {}).items()))
     # the verdict on the study's two explanations, chosen by the evidence
     late_vanish = [(seed, life) for seed, life, r in ev.late if finite(r) and r < 0.1]
     vanish_ok = epochs_ok = False
@@ -502,8 +503,8 @@ def answer(ev: Evidence) -> str:
                          if ev.dead_layers_explain else "") + ".")
         reasons = []
         if ev.late:
-            reasons.append(", ".join(f"seed {seed} needed {life.started - 1} epoch"
-                                     f"{'s' * (life.started > 2)} to leave chance"
+            reasons.append(", ".join(f"seed {seed} spent {life.started - 1} epoch"
+                                     f"{'s' * (life.started > 2)} at chance before it learned"
                                      for seed, life, _ in ev.late))
         if ev.still_rising:
             reasons.append("the seeds that trained were still improving when training stopped")
@@ -520,8 +521,9 @@ def answer(ev: Evidence) -> str:
         cause = ("What the evidence shows beyond the study's two: a learning rate too large "
                  "for the depth. Collapses grow with the learning rate"
                  + (" and with depth" if deeper_worse else "")
-                 + (f"; at lr {top:g}, {dead[0][0]} of the {dead[0][1]} collapsed deep seeds "
-                    "ended with a layer whose every unit is dead" if dead else "")
+                 + (f"; at lr {top:g}, "
+                    f"{_of(*dead[0], 'layer whose every unit is dead at the end')}"
+                    if dead else "")
                  + ("; batch norm prevents the collapses" if ev.batch_norm_rescues else "")
                  + ".")
     named = [n for n, ok in (("too few epochs", epochs_ok), ("vanishing gradients", vanish_ok))
@@ -533,6 +535,17 @@ def answer(ev: Evidence) -> str:
         cause = f"{cause} {verdict}".strip()
     parts.append("**The answer.** " + " ".join(t for t in (vanish, epochs, cause) if t))
     return "\n\n".join(parts)
+
+
+def _of(k: int, n: int, thing: str) -> str:
+    """How many of the n collapsed deep seeds had a ``thing``: "all 3 collapsed deep seeds had
+    a layer ...", "the one collapsed deep seed had no layer ..."."""
+    if n == 1:
+        return f"the one collapsed deep seed had {'a' if k else 'no'} {thing}"
+    if k == 0:
+        return f"none of the {n} collapsed deep seeds had a {thing}"
+    who = f"all {n}" if k == n else f"{k} of the {n}"
+    return f"{who} collapsed deep seeds had a {thing}"
 
 
 def _cap(text: str) -> str:

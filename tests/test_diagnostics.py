@@ -112,7 +112,8 @@ def test_the_answer_follows_the_evidence():
     assert "*Vanishing gradients*: not supported" in text
     assert "*Too few epochs*: not supported" in text
     assert "a learning rate too large for the depth" in text and "batch norm prevents" in text
-    assert "3 of the 3 collapsed deep seeds ended with a layer whose every unit is dead" in text
+    assert "at lr 0.3, all 3 collapsed deep seeds had a layer whose every unit is dead" in text
+    assert "At lr 0.3, all 3 collapsed deep seeds had a layer with every unit dead." in text
     assert "100% at lr 0.3" in text and "the evidence supports neither." in text
     text = diagnostics.answer(evidence(first_layer_ratio=0.01, rising=0.02,
                                        by_lr={0.03: 0.4, 0.1: 0.2, 0.3: 0.0}))
@@ -120,7 +121,11 @@ def test_the_answer_follows_the_evidence():
     assert "too large for the depth" not in text and "supports both, each in part" in text
     late = diagnostics.life_of(history([0.1] * 4 + [0.4, 0.7, 0.8, 0.8, 0.8, 0.8], [1.0] * 10))
     assert late.kind == "trained" and late.started == 5
-    text = diagnostics.answer(evidence(late=[(2, late, 0.01)]))
+    text = diagnostics.answer(evidence(late=[(2, late, 0.01)], map_dead={0.03: (0, 1)},
+                                       by_lr={0.03: 0.3, 0.1: 0.0, 0.3: 0.2}))
+    assert "the one collapsed deep seed had no a layer" not in text
+    assert "At lr 0.03, the one collapsed deep seed had no layer with every unit dead." in text
     assert "seed 2 sat at chance for 4 epochs, then learned" in text.lower()
-    assert "supported at the start only" in text and "seed 2 needed 4 epochs" in text
+    assert "supported at the start only" in text
+    assert "seed 2 spent 4 epochs at chance before it learned" in text
     assert "supports both, each in part" in text
