@@ -552,6 +552,18 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def died_elsewhere(map_runs_, most: int = 2) -> list:
+    """Runs of the map at its deepest depth, without batch norm and at a learning rate other
+    than the study's, that learned, then died (at most ``most``): the learn-then-die
+    trajectory, where the deeper network's own seeds show none."""
+    from .study import STUDY
+
+    deepest = max(r.experiment.n_linear for r in map_runs_)
+    return [r for r in map_runs_ if r.experiment.n_linear == deepest
+            and not r.experiment.batch_norm and r.experiment.lr != STUDY["deeper"].lr
+            and life_of(r.history).kind == "died"][:most]
+
+
 def gradient_table(models, epoch: int | None = None):
     """Gradient norm per linear layer (rows, input side first) for each seed (columns) of one
     model, at ``epoch`` (default: each seed's last), with each seed's fate in its name."""

@@ -289,10 +289,13 @@ def plot_comparison(results: Iterable[Result], metric: str = "test_acc",
 # ---------------------------------------------------------------------------------------------
 
 @styled
-def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
+def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds, others: Sequence[Result] = ()
+                          ) -> Figure:
     """Each seed of the deeper network per epoch: test accuracy (a seed that learned, then died
     annotated where it peaked and where it died), the share of its hidden units that are dead,
-    and the gradient norm reaching its first layer; the shallow network's median in grey."""
+    and the gradient norm reaching its first layer; the shallow network's median in grey.
+    ``others``: more runs to draw the same way, named by their experiment (a deep run of the
+    learning-rate map that learned, then died: :func:`diagnostics.died_elsewhere`)."""
     from matplotlib.ticker import PercentFormatter
 
     from .diagnostics import SAMPLE_PER_CLASS, dead_share, life_of, of
@@ -301,7 +304,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
     ref = {"color": REFERENCE["color"], "linewidth": 2, "linestyle": "--",
            "label": "shallow (median)"}
     any_plain = False
-    for r in deeper:
+    for r in [*deeper, *others]:
         d, life = of(r), life_of(r.history)
         epochs = np.arange(1, len(r.history) + 1)
         dead_seed = life.kind in ("died", "diverged", "never learned")
@@ -311,7 +314,9 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
         if late:
             style = {"color": series(2)["color"], "linewidth": 1.8}
         special = dead_seed or late
-        name = (f"seed {r.seed}" + (" (died)" if life.kind == "died" else
+        who = f"seed {r.seed}" if r.experiment.name == deeper.name else \
+            f"{r.experiment.title.lower()}, seed {r.seed}"
+        name = (who + (" (died)" if life.kind == "died" else
                                     " (late start)" if late else "")) if special else \
             ("other seeds" if not any_plain else None)
         any_plain = any_plain or not special
@@ -319,13 +324,13 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
         axes[1].plot(epochs, dead_share(d), marker="o", markersize=3, **style)
         axes[2].plot(epochs, d["grad_norm"][:, 0], marker="o", markersize=3, **style)
         if late:
-            axes[0].annotate(f"seed {r.seed} leaves chance in epoch {life.started}",
+            axes[0].annotate(f"{who} leaves chance in epoch {life.started}",
                              (life.started, r.history["test_acc"][life.started - 1]),
                              xytext=(10, -30), textcoords="offset points", fontsize=8,
                              color=style["color"],
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
         if life.kind == "died":
-            axes[0].annotate(f"seed {r.seed} learned: {100 * life.best_acc:.0f}%",
+            axes[0].annotate(f"{who} learned: {100 * life.best_acc:.0f}%",
                              (life.best_epoch, life.best_acc), xytext=(12, 8),
                              textcoords="offset points", fontsize=8, color=style["color"],
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
@@ -336,7 +341,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
             dead_now = dead_share(d)[life.died_at - 1]
             axes[1].annotate(f"{100 * dead_now:.0f}% of units dead", (life.died_at, dead_now),
-                             xytext=(-70, -28), textcoords="offset points", fontsize=8,
+                             xytext=(25, 25), textcoords="offset points", fontsize=8,
                              color=style["color"],
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
     diags = [of(r) for r in shallow]
@@ -358,7 +363,9 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].legend(fontsize=8, loc="lower right")
     return caption(fig, "Each seed of the deeper network after every epoch (red: a seed that "
-                        "collapsed; green: one that sat at chance before it learned), measured "
+                        "collapsed; green: one that sat at chance before it learned"
+                        + ("; a run named by its learning rate comes from the map below"
+                           if others else "") + "), measured "
                         f"on a fixed sample of {10 * SAMPLE_PER_CLASS:,} training images; dashed "
                         "grey: the shallow "
                         "network's median. A dead unit outputs 0 for every image, so no "
