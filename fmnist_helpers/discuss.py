@@ -200,8 +200,11 @@ def collapse_line(s: Seeds) -> str:
     if not s.collapsed:
         return ""
     kept = len(s.kept)
-    stories = "; ".join(life_phrase(r.seed, life_of(r.history), pct) for r in s.collapsed)
-    return (f"{_cap(stories)}: {'it is' if len(s.collapsed) == 1 else 'they are'} left out of "
+    stories = "; ".join(life_phrase(r.seed, life_of(r.history), pct)
+                        + ("" if r.history.diverged
+                           else f" ({pct(r.final['test_acc'])} at the end)")
+                        for r in s.collapsed)
+    return (f"{_cap(stories)}. {'It is' if len(s.collapsed) == 1 else 'They are'} left out of "
             f"the numbers above, which describe the other "
             f"{'seed' if kept == 1 else f'{kept} seeds'}.")
 

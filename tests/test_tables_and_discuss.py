@@ -147,8 +147,10 @@ def test_describe_seeds_states_the_seeds_numbers(models):
 def test_a_collapsed_seed_is_named_and_left_out(models):
     a, b = models["shallow"].runs
     s = seeds.Seeds([with_accs(a, [0.5, 0.09]), b])
-    assert discuss.collapse_line(s) == ("Seed 0 (9.0%) collapsed to chance level; the numbers "
-                                        "above describe the other seed.")
+    assert discuss.collapse_line(s) == (
+        "Seed 0 learned (50.0% test accuracy after epoch 1), then died: from epoch 2 on it "
+        "scores at chance (9.0% at the end). It is left out of the numbers above, which "
+        "describe the other seed.")
     assert discuss.collapse_line(models["shallow"]) == ""
 
 
