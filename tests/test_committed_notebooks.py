@@ -78,3 +78,13 @@ def test_every_figure_cell_shows_its_figure(path):
         if cell.cell_type == "code" and "plot" in source and source.endswith(";"):
             kinds = {k for o in cell.outputs for k in o.get("data", {})}
             assert "image/png" in kinds, f"{path.name}, cell {index}: no figure shown"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.stem[:2] <= "08"], ids=lambda p: p.stem)
+def test_the_committed_numbers_were_made_in_portable_mode(path):
+    """Every section states the arithmetic its numbers came from, and it is portable mode's,
+    which ``FMNIST_KERNELS=portable make report`` reproduces on any x86-64 CPU."""
+    text = " ".join(t for _, o in outputs(path) for t in texts(o))
+    if "Trained on the CPU" not in text and not path.stem.startswith("00"):
+        pytest.skip(f"{path.name} shows no mode line (00 must)")
+    assert "in portable mode (portable: DEFAULT kernels, MKL_CBWR=COMPATIBLE)" in text
