@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from fmnist_helpers import engine
-from fmnist_helpers.engine import EarlyStopping, Member, Shape, Stack, evaluate, train_stack
+from fmnist_helpers import stack as stack_module
+from fmnist_helpers.engine import EarlyStopping, Member, Shape, evaluate, train_stack
 from fmnist_helpers.models import build_mlp
 from fmnist_helpers.recipe import train_plain
+from fmnist_helpers.stack import EVAL_CHUNK, Stack, _sign
 
 SHALLOW = Shape(3, 10, False)
 
@@ -142,7 +144,6 @@ def test_same_seed_same_numbers_other_seed_others(quick_data):
 def test_dropout_masks_drawn_ahead_are_those_drawn_step_by_step(quick_data, monkeypatch):
     """The engine draws many steps' dropout masks at once; drawn one step at a time (a chunk
     of one byte), every number is the same, the epoch's short last batch included."""
-    from fmnist_helpers import engine
 
     def train():
         members = [Member(s, epochs=2, dropout=p) for s in (0, 1) for p in (0.0, 0.2, 0.5)]
@@ -150,7 +151,7 @@ def test_dropout_masks_drawn_ahead_are_those_drawn_step_by_step(quick_data, monk
 
     assert len(quick_data.train) % 32  # a short last batch
     ahead = train()
-    monkeypatch.setattr(engine, "MASK_CHUNK", 1)
+    monkeypatch.setattr(stack_module, "MASK_CHUNK", 1)
     one_by_one = train()
     for a, b in zip(ahead, one_by_one, strict=True):
         assert a.history.rows == b.history.rows
@@ -297,8 +298,8 @@ def test_evaluation_is_the_same_alone_or_in_a_wide_stack(shape, quick_data):
     with engine._one_thread(torch.device("cpu")):  # as train_stack computes
         for images in (quick_data.test.images, quick_data.train.images):
             images = images.flatten(1)
-            for begin in range(0, len(images), engine.EVAL_CHUNK):  # evaluate's products
-                chunk = images[begin:begin + engine.EVAL_CHUNK]
+            for begin in range(0, len(images), EVAL_CHUNK):  # evaluate's products
+                chunk = images[begin:begin + EVAL_CHUNK]
                 assert torch.equal(alone.forward(chunk, training=False)[0],
                                    wide.forward(chunk, training=False)[3]), begin
 
@@ -311,5 +312,5 @@ def test_the_sign_of_the_l1_step_is_torch_sign_bit_for_bit(monkeypatch):
     for capability in ("DEFAULT", "AVX2"):
         monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
         out = torch.empty_like(w)
-        engine._sign(w, out=out)
+        _sign(w, out=out)
         assert torch.equal(out.view(torch.int32), expected.view(torch.int32)), capability
