@@ -2,19 +2,23 @@
 
 Runs that train identically and differ only in when they end share one training (a
 :class:`Trajectory`); trajectories of one shape form stacks (:func:`plan`), ordered costliest
-first by a fitted cost model (:func:`cost`) and shared out between worker processes. Each result
-is cached (:mod:`fmnist_helpers.results`) as soon as its run ends.
+first by a fitted cost model (:func:`cost`) and handed to an :class:`Executor`: this machine's
+worker processes (:class:`LocalPool`, the default), or a Dask cluster
+(:class:`fmnist_helpers.cluster.DaskCluster`). Each result is cached
+(:mod:`fmnist_helpers.results`) as soon as its run ends, by the process that asked for it.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from . import diagnostics
 from .bridge import member_for, shape_of
 from .constraints import check_seed
+from .data import FashionMNIST
 from .engine import EarlyStopping, History, Snapshot, train_stack
 from .results import (
     Artifacts,
@@ -203,11 +207,14 @@ def train_runs(
     *,
     epochs: int | None = None,
     cache: bool = True,
+    executor: Executor | None = None,
 ) -> list[Result]:
     """Results of ``(experiment, seed)`` runs, in order: cached ones loaded, the rest trained.
 
     The missing runs are trained in as few stacks as :func:`plan` allows, with one progress bar
-    over all of them; each result is cached as soon as its run ends.
+    over all of them; each result is cached as soon as its run ends. ``executor`` trains the
+    stacks: this machine's processes by default (:class:`LocalPool`), or a Dask cluster
+    (:class:`fmnist_helpers.cluster.DaskCluster`).
     """
     config = config or settings()
     wanted = [(resolve(get_experiment(name), config, epochs), check_seed(seed))
@@ -222,7 +229,7 @@ def train_runs(
         else:
             missing[path] = (experiment, seed)
     if missing:
-        found |= _train_missing(list(missing.values()), config, cache)
+        found |= _train_missing(list(missing.values()), config, cache, executor or LocalPool())
     return [found[cache_path(e, s, config.quick, config.device.type)] for e, s in wanted]
 
 
@@ -237,30 +244,62 @@ def _workers(config: Settings, stacks: int) -> int:
     return max(1, min(stacks, os.cpu_count() or 1))
 
 
+class Executor(Protocol):
+    """Where stacks train: it takes the planned stacks and yields each stack's results (keyed
+    by their cache paths, cached when ``cache``) as the stack finishes."""
+
+    def workers(self, config: Settings, stacks: int) -> int:
+        """Stacks it trains side by side (the plan cuts long stacks into that many parts)."""
+
+    def train(self, stacks: list[list[Trajectory]], config: Settings, cache: bool,
+              progress: _Progress) -> Iterator[dict[Path, Result]]:
+        """Train ``stacks``; yield each one's results as it finishes."""
+
+
+class LocalPool:
+    """This machine: one process, or spawned worker processes (``FMNIST_WORKERS``), each run
+    cached by the process that trained it as soon as the run ends."""
+
+    def workers(self, config: Settings, stacks: int) -> int:
+        """``config.workers``, else one per core (CPU, full mode), else 1 (see
+        :func:`_workers`)."""
+        return _workers(config, stacks)
+
+    def train(self, stacks: list[list[Trajectory]], config: Settings, cache: bool,
+              progress: _Progress) -> Iterator[dict[Path, Result]]:
+        """Train ``stacks`` here, or in spawned processes; yield each one's results."""
+        workers = self.workers(config, len(stacks))
+        if workers == 1:
+            for stack in stacks:
+                yield _train_one_stack(stack, config, cache, progress)
+        else:
+            yield from _train_in_processes(stacks, config, cache, progress, workers)
+
+
 def _train_missing(missing: list[tuple[Experiment, int]], config: Settings,
-                   cache: bool) -> dict[Path, Result]:
+                   cache: bool, executor: Executor) -> dict[Path, Result]:
     if cache:
         clean_leftovers(results_dir(config.quick))
-    workers = _workers(config, len(plan(missing)))
+    workers = executor.workers(config, len(plan(missing)))
     stacks = plan(missing, parts=workers)
     progress = _Progress(len(missing), sum(t.epochs for s in stacks for t in s),
                          config.progress)
     out: dict[Path, Result] = {}
     try:
-        if workers == 1:
-            for stack in stacks:
-                out |= _train_one_stack(stack, config, cache, progress)
-        else:
-            out = _train_in_processes(stacks, config, cache, progress, workers)
+        for finished in executor.train(stacks, config, cache, progress):
+            out |= finished
     finally:
         progress.close()
     return out
 
 
 def _train_one_stack(stack: list[Trajectory], config: Settings, cache: bool,
-                     progress) -> dict[Path, Result]:
-    """Train one stack; cache each run as soon as it ends (so an interruption keeps it)."""
-    data = get_data(config.quick)
+                     progress, data: FashionMNIST | None = None) -> dict[Path, Result]:
+    """Train one stack; cache each run as soon as it ends (so an interruption keeps it).
+
+    ``data``: the mode's dataset when the caller has it (a Dask worker is sent it once).
+    """
+    data = data or get_data(config.quick)
     out: dict[Path, Result] = {}
     latest: dict[int, Artifacts] = {}  # each member's predictions and weights, last epoch
     diag = diagnostics.recorder_for([t.runs for t in stack], data)  # None for most stacks
@@ -343,15 +382,15 @@ def _stack_job(stack: list[Trajectory], config: Settings,
 
 
 def _train_in_processes(stacks: list, config: Settings, cache: bool, progress,
-                        workers: int) -> dict[Path, Result]:
-    """Train ``stacks`` in ``workers`` spawned processes; relay their progress to the bar."""
+                        workers: int) -> Iterator[dict[Path, Result]]:
+    """Train ``stacks`` in ``workers`` spawned processes; relay their progress to the bar;
+    yield each stack's results as it finishes."""
     import multiprocessing
     import queue as queues
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
-    out: dict[Path, Result] = {}
 
     def relay(timeout: float) -> None:
         try:
@@ -369,6 +408,5 @@ def _train_in_processes(stacks: list, config: Settings, cache: bool, progress,
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             relay(0.05)
             for future in done:
-                out |= future.result()
+                yield future.result()
         relay(0.05)
-    return out

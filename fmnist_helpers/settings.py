@@ -8,7 +8,8 @@ when asked, so a test or a notebook may change one between two calls):
 * ``FMNIST_PROGRESS=0``: no progress bars;
 * ``FMNIST_WORKERS``: processes the planner trains stacks in (default: one per core on the CPU
   at full settings, else 1; see :mod:`fmnist_helpers.planner`);
-* ``FMNIST_RESULTS_DIR``: the run store's folder (default: ``results/`` beside the package).
+* ``FMNIST_RESULTS_DIR``: the run store's folder (default: ``results/`` beside the package);
+* ``FMNIST_SCHEDULER``: a Dask scheduler's address for sweeps (:mod:`fmnist_helpers.sweep`).
 
 Two variables stay with what they choose, being read before anything else or only by the
 loader: ``FMNIST_KERNELS`` (:mod:`fmnist_helpers.kernels`, the CPU arithmetic) and
@@ -54,6 +55,12 @@ def results_root() -> Path | None:
     """The run store's folder set by ``FMNIST_RESULTS_DIR``, or None when unset."""
     value = os.environ.get("FMNIST_RESULTS_DIR")
     return Path(value) if value else None
+
+
+def scheduler_address() -> str | None:
+    """The Dask scheduler ``FMNIST_SCHEDULER`` names (``tcp://host:8786``), or None."""
+    value = os.environ.get("FMNIST_SCHEDULER", "").strip()
+    return value or None
 
 
 def pick_device(prefer: str | torch.device | None = None) -> torch.device:
