@@ -1,150 +1,55 @@
-"""The explorer: depth, width and dropout over a grid of real runs, as one self-contained page.
+"""The explorer page: depth, width and dropout over the grid's real runs, as one self-contained
+HTML file (plotly and its JavaScript inlined: it opens from disk with no network).
 
-The grid (:data:`GRID`) is trained by the project's engine through :func:`planner.train_runs`,
-with the study's recipe (SGD, lr 0.1, batches of 32, 10 epochs) and two seeds per point. A grid
-point that is one of the study's models (depth 3 width 10 is "shallow", width 50 "wide", ...)
-*is* that experiment, so it shares the study's cached runs. :func:`write_explorer` writes one
-HTML file with plotly and its JavaScript inlined: it opens from disk with no network.
+:func:`explorer_figure` draws the grid's runs (passed in: nothing here trains or reads the
+cache); :func:`explorer_html` is the figure with its controls' script, :func:`write_explorer`
+the page, :func:`show_explorer` the same inline in a notebook, :func:`index_section` the report
+index's paragraph. The grid, its loaders and :func:`lookup` are :mod:`fmnist_helpers.grid`'s,
+and importable from here too (the notebooks call ``explorer.grid_results()``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from .planner import train_runs
-from .results import Result, cached_results
-from .settings import settings
-from .study import CONTROLS, PAPER, READINGS, STUDY, Experiment
+from .grid import (
+    DIMS,
+    GRID,
+    GRID_FIELDS,
+    QUICK_GRID,
+    Grid,
+    Point,
+    cached_grid_results,
+    grid_collapses,
+    grid_experiment,
+    grid_experiments,
+    grid_for,
+    grid_results,
+    grid_runs,
+    grid_table,
+    lookup,
+    points_of,
+    value_key,
+)
+from .render import write_text_atomic
+from .results import Result
+from .study import PAPER, STUDY
 from .style import TEST_STYLE, TRAIN_STYLE
 
+__all__ = [
+    "explorer_figure", "explorer_html", "write_explorer", "show_explorer", "index_section",
+    "DIV_ID", "PAGE", "SCRIPT",
+    # the grid's, from fmnist_helpers.grid
+    "DIMS", "GRID", "GRID_FIELDS", "QUICK_GRID", "Grid", "Point", "cached_grid_results",
+    "grid_collapses", "grid_experiment", "grid_experiments", "grid_for", "grid_results",
+    "grid_runs", "grid_table", "lookup", "points_of",
+]
 
-@dataclass(frozen=True)
-class Grid:
-    """The settings the explorer spans; every other knob is the study's recipe."""
-
-    depths: tuple[int, ...]
-    widths: tuple[int, ...]
-    dropouts: tuple[float, ...]
-    batch_norms: tuple[bool, ...] = (False,)
-    seeds: tuple[int, ...] = (0, 1)
-
-    def points(self) -> list[tuple[int, int, float, bool]]:
-        """Every (depth, width, dropout, batch_norm), depth slowest."""
-        return [(d, w, p, b) for d in self.depths for w in self.widths for p in self.dropouts
-                for b in self.batch_norms]
-
-    def __contains__(self, point: tuple) -> bool:
-        depth, width, dropout, batch_norm = point
-        return (depth in self.depths and width in self.widths and dropout in self.dropouts
-                and batch_norm in self.batch_norms)
-
-
-# Full settings: 36 points x 2 seeds, 10 epochs each; 5 points are experiments the sections
-# train anyway (4 study models, a reading), so 62 runs are the grid's own (their cost on the
-# 2-core machine: README, "The explorer"). Width 100 would about double it (one epoch of a
-# stack of 6 at depth 8: 14 s against 8 s at width 50). Quick mode: 8 points on the quick
-# subset.
-GRID = Grid(depths=(2, 3, 4, 8), widths=(10, 25, 50), dropouts=(0.0, 0.2, 0.5))
-QUICK_GRID = Grid(depths=(3, 8), widths=(10, 50), dropouts=(0.0, 0.2))
-
-
-def grid_for(quick: bool | None = None) -> Grid:
-    """The grid of full settings, or the small one of quick mode (default: ``FMNIST_QUICK``)."""
-    return QUICK_GRID if settings(quick).quick else GRID
-
-
-def _known() -> list[Experiment]:
-    return [*STUDY.values(), *READINGS.values(), *CONTROLS.values()]
-
-
-def grid_experiment(depth: int, width: int, dropout: float, batch_norm: bool = False
-                    ) -> Experiment:
-    """The study's recipe at one setting of depth, width, dropout and batch norm.
-
-    Named ``grid_d{depth}_w{width}_p{dropout}`` (``_bn`` with batch norm), unless one of the
-    study's experiments (or a reading, or a control) has exactly these numbers: then it is that
-    experiment, so the two share their cached runs.
-    """
-    name = f"grid_d{depth}_w{width}_p{dropout:g}" + ("_bn" if batch_norm else "")
-    title = (f"Depth {depth}, width {width}, dropout {dropout:g}"
-             + (", batch norm" if batch_norm else ""))
-    experiment = Experiment(name, title, n_linear=depth, hidden=width, dropout=dropout,
-                            batch_norm=batch_norm,
-                            notes="Explorer grid point: the study's recipe (SGD, lr 0.1, "
-                                  "batches of 32, 10 epochs).")
-    for known in _known():
-        if known.numbers_key() == experiment.numbers_key():
-            return known
-    return experiment
-
-
-def grid_experiments(quick: bool | None = None) -> list[Experiment]:
-    """The experiments of the grid in force (quick or full), one per point."""
-    return [grid_experiment(*point) for point in grid_for(quick).points()]
-
-
-def grid_runs(quick: bool | None = None) -> list[tuple[Experiment, int]]:
-    """Every (experiment, seed) run of the grid in force."""
-    grid = grid_for(quick)
-    return [(e, s) for e in grid_experiments(quick) for s in grid.seeds]
-
-
-def grid_results(quick: bool | None = None) -> list[Result]:
-    """Every run of the grid: cached ones loaded, the missing ones trained (one plan)."""
-    return train_runs(grid_runs(quick), settings(quick))
-
-
-def cached_grid_results(quick: bool | None = None) -> list[Result]:
-    """The grid's runs found in the cache; nothing is trained, missing runs are left out."""
-    grid = grid_for(quick)
-    return cached_results(grid_experiments(quick), grid.seeds, quick)
-
-
-def _check_point(depth: int, width: int, dropout: float, batch_norm: bool) -> None:
-    for label, value in (("depth", depth), ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{label} must be a whole number, got {value!r}")
-    if depth < 2:
-        raise ValueError(f"depth (linear layers, classifier included) must be >= 2, got {depth}")
-    if width < 1:
-        raise ValueError(f"width must be >= 1, got {width}")
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-            or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
-    if not isinstance(batch_norm, bool):
-        raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
-
-
-def lookup(depth: int, width: int, dropout: float, batch_norm: bool = False,
-           quick: bool | None = None) -> list[Result] | None:
-    """The cached runs (the grid's seeds) at one setting, or None; never trains.
-
-    A setting has runs when it is a point of the grid in force or one of the study's models
-    (its other knobs at the study's recipe). None when it is neither, or when none of its runs
-    is in the cache yet. For the playground: an on-grid setting shows at once.
-    """
-    _check_point(depth, width, dropout, batch_norm)
-    dropout = float(dropout)
-    experiment = grid_experiment(depth, width, dropout, batch_norm)
-    if (depth, width, dropout, batch_norm) not in grid_for(quick) \
-            and experiment.name.startswith("grid_"):
-        return None
-    found = cached_results([experiment], grid_for(quick).seeds, quick)
-    return found or None
-
-
-# ---------------------------------------------------------------------------------------------
-# The figure: curves of the chosen point above, heat maps of the whole grid below
-# ---------------------------------------------------------------------------------------------
-
-DIMS = ("depth", "width", "dropout", "batch_norm")
 LABELS = {"depth": "depth (linear layers)", "width": "width (units per hidden layer)",
           "dropout": "dropout", "batch_norm": "batch norm"}
 COLORS = {"train": TRAIN_STYLE["color"], "test": TEST_STYLE["color"]}  # the report's style
 BANDS = {"train": "rgba(1,115,178,0.2)", "test": "rgba(222,143,5,0.2)"}
-GRID_FIELDS = ("n_linear", "hidden", "dropout", "batch_norm", "epochs")
 DIV_ID = "fmnist-explorer"
 
 # Plotly alone cannot combine three controls: a slider step's action is fixed when the figure
@@ -192,133 +97,6 @@ SCRIPT = """
 })();
 """
 
-
-def _value(dim: str, value) -> str:
-    """A setting as the sliders and the point keys spell it."""
-    if dim == "dropout":
-        return f"{value:g}"
-    if dim == "batch_norm":
-        return "on" if value else "off"
-    return str(value)
-
-
-@dataclass
-class Point:
-    """The runs at one setting of the grid (one per seed), and their numbers."""
-
-    depth: int
-    width: int
-    dropout: float
-    batch_norm: bool
-    runs: list[Result]
-
-    @property
-    def setting(self) -> tuple:
-        return self.depth, self.width, self.dropout, self.batch_norm
-
-    @property
-    def key(self) -> str:
-        return "|".join(_value(d, v) for d, v in zip(DIMS, self.setting, strict=True))
-
-    @property
-    def collapsed(self) -> list[Result]:
-        """The seeds that collapsed to chance or diverged (:func:`seeds.collapsed`)."""
-        from .seeds import collapsed
-
-        return [r for r in self.runs if collapsed(r)]
-
-    @property
-    def kept(self) -> list[Result]:
-        """The seeds that did not collapse (all of them when every seed collapsed): the
-        report's rule, collapsed seeds are reported apart, not averaged in."""
-        return [r for r in self.runs if r not in self.collapsed] or self.runs
-
-    def finals(self, column: str, kept: bool = False) -> list[float]:
-        """The last epoch's ``column`` of each seed (each kept seed) that finished one."""
-        return [r.history.last[column] for r in (self.kept if kept else self.runs)
-                if len(r.history)]
-
-    def mean(self, column: str) -> float | None:
-        """The mean of ``column`` at the last epoch over the seeds that did not collapse."""
-        values = self.finals(column, kept=True)
-        return sum(values) / len(values) if values else None
-
-    def collapse_note(self) -> str:
-        """"" or " · seed 0 (0.100) collapsed to chance, left out of the mean"."""
-        if not self.collapsed:
-            return ""
-        if len(self.collapsed) == len(self.runs):
-            return " · every seed collapsed to chance"
-        gone = ", ".join(f"{r.seed} (" + ("diverged" if r.history.diverged or not len(r.history)
-                                          else f"{r.final['test_acc']:.3f}") + ")"
-                         for r in self.collapsed)
-        return f" · seed {gone} collapsed to chance, left out of the mean"
-
-    def loss_range(self) -> list[float]:
-        """The loss axis for this point: from 0 to its highest loss (train or test, any
-        seed), so that a curve that did not diverge is not flattened by one that did."""
-        tops = [max(self.curve(f"{s}_loss")[3], default=0.0) for s in ("train", "test")]
-        return [0.0, 1.05 * max(max(tops), 0.5)]
-
-    def curve(self, column: str) -> tuple[list[int], list[float], list[float], list[float]]:
-        """Per epoch: the epochs, the mean over the seeds, their lowest and their highest."""
-        epochs, mean, low, high = [], [], [], []
-        for i in range(max(len(r.history) for r in self.runs)):  # epochs count from 1
-            values = [r.history.rows[i][column] for r in self.runs if i < len(r.history)]
-            values = [v for v in values if math.isfinite(v)]
-            if values:
-                epochs.append(i + 1)
-                mean.append(sum(values) / len(values))
-                low.append(min(values))
-                high.append(max(values))
-        return epochs, mean, low, high
-
-    def title(self) -> str:
-        """The heading shown for this point: its setting, the study's name, final numbers."""
-        head = (f"<b>Depth {self.depth}, width {self.width}, dropout {self.dropout:g}"
-                + (", batch norm" if self.batch_norm else "") + "</b>")
-        name = self.runs[0].experiment.name
-        if name in STUDY:
-            head += f" (the study's <i>{name}</i> model)"
-        tests, test, train = (self.finals("test_acc", kept=True), self.mean("test_acc"),
-                              self.mean("train_acc"))
-        if test is None:
-            return head + "<br>no seed finished an epoch (diverged)"
-        seeds = ", ".join(str(r.seed) for r in self.runs)
-        spread = f"seeds {min(tests):.3f} to {max(tests):.3f}" if len(tests) > 1 else \
-            "one seed"
-        return (f"{head}<br>test accuracy <b>{test:.3f}</b> ({spread}) · train accuracy "
-                f"{train:.3f} · {self.runs[0].n_params:,} parameters · seeds {seeds}, "
-                f"{self.runs[0].epochs_trained} epochs{self.collapse_note()}")
-
-
-def _check_on_grid(result: Result) -> None:
-    recipe = Experiment("recipe", "").numbers_key()
-    key = result.experiment.numbers_key()
-    differ = sorted(k for k in key if k not in GRID_FIELDS and key[k] != recipe[k])
-    if differ:
-        raise ValueError(f"run {result.experiment.name!r} (seed {result.seed}) is not a grid "
-                         f"run: its {', '.join(differ)} differ from the study's recipe; pass "
-                         "the grid's runs (grid_results())")
-
-
-def points_of(results: Sequence[Result]) -> dict[tuple, Point]:
-    """The results grouped by setting (depth, width, dropout, batch norm), seeds in order."""
-    results = list(results)
-    if not results:
-        raise ValueError("no results to explore: pass the grid's runs (grid_results())")
-    if len({r.quick for r in results}) > 1:
-        raise ValueError("the results mix quick-mode and full runs; load them all with the "
-                         "same FMNIST_QUICK setting")
-    points: dict[tuple, Point] = {}
-    for r in sorted(results, key=lambda r: r.seed):
-        _check_on_grid(r)
-        e = r.experiment
-        setting = (e.n_linear, e.hidden, float(e.dropout), e.batch_norm)
-        point = points.setdefault(setting, Point(*setting, []))
-        if r.seed not in {run.seed for run in point.runs}:
-            point.runs.append(r)
-    return points
 
 
 def _axis_values(points: dict[tuple, Point]) -> dict[str, list]:
@@ -404,7 +182,7 @@ def _add_heatmaps(fig, points: dict[tuple, Point], values: dict[str, list]) -> N
         fig.add_trace(go.Heatmap(
             x=[str(w) for w in values["width"]], y=[str(d) for d in values["depth"]], z=z,
             text=text, customdata=notes, texttemplate="%{text}", coloraxis="coloraxis",
-            meta={"heatmap": _value("dropout", p)}, name=f"dropout {p:g}",
+            meta={"heatmap": value_key("dropout", p)}, name=f"dropout {p:g}",
             hovertemplate="depth %{y}, width %{x}: test accuracy %{z:.3f} (mean of the seeds "
                           "that did not collapse)"
                           "<br>%{customdata}<br>click to show its curves<extra></extra>"),
@@ -437,7 +215,7 @@ def _lay_out(fig, points: dict[tuple, Point], values: dict[str, list], start: tu
     sliders = []
     dims = [d for d in DIMS if len(values[d]) > 1]
     for k, dim in enumerate(dims):
-        steps = [{"label": _value(dim, v), "value": _value(dim, v), "method": "skip",
+        steps = [{"label": value_key(dim, v), "value": value_key(dim, v), "method": "skip",
                   "args": []} for v in values[dim]]
         sliders.append({
             "name": dim, "active": values[dim].index(start[DIMS.index(dim)]),
@@ -467,7 +245,7 @@ def _lay_out(fig, points: dict[tuple, Point], values: dict[str, list], start: tu
                    "colorbar": {"title": {"text": "test acc"}, "len": 0.4, "y": 0.2}},
         legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": 0.49},
         meta={"explorer": {"dims": list(DIMS),
-                           "values": {d: [_value(d, v) for v in values[d]] for d in DIMS},
+                           "values": {d: [value_key(d, v) for v in values[d]] for d in DIMS},
                            "points": table, "quick": quick}})
 
 
@@ -476,8 +254,9 @@ def _all_settings(values: dict[str, list]) -> list[tuple]:
             for p in values["dropout"] for b in values["batch_norm"]]
 
 
+
 # ---------------------------------------------------------------------------------------------
-# The page, the notebook, the table
+# The page, the notebook, the report's index
 # ---------------------------------------------------------------------------------------------
 
 PAGE = """<!DOCTYPE html>
@@ -513,83 +292,52 @@ def explorer_html(results: Sequence[Result], div_id: str = DIV_ID) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def write_explorer(path, results: Sequence[Result], back_link: str | None = None):
-    """Write the explorer as ONE self-contained HTML file (no network needed); return its path.
+def explorer_page(results: Sequence[Result], back_link: str | None = None) -> str:
+    """The explorer as ONE self-contained HTML page (no network needed).
 
     ``back_link``: a page to link back to at the top (the report's ``index.html``).
     """
     import html
-    from pathlib import Path
 
     points = points_of(results)
     runs = [r for p in points.values() for r in p.runs]
     nav = (f'<nav><a href="{html.escape(back_link)}">&larr; all sections of the report</a>'
            "</nav>\n" if back_link else "")
     quick = runs[0].quick
-    page = PAGE.format(
+    return PAGE.format(
         nav=nav, figure=explorer_html(results),
         data="a quick-mode subset of the real Fashion-MNIST (numbers not comparable to the "
              "study's)" if quick else "the full Fashion-MNIST (60,000 training images)",
         epochs=max(r.epochs_trained for r in runs),
         seeds=len({r.seed for r in runs}), runs=len(runs))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
 
 
-def show_explorer(results: Sequence[Result] | None = None, quick: bool | None = None):
+def write_explorer(path, results: Sequence[Result], back_link: str | None = None):
+    """Write :func:`explorer_page` to ``path`` (atomically); return the path."""
+    return write_text_atomic(path, explorer_page(results, back_link))
+
+
+def show_explorer(results: Sequence[Result]):
     """The explorer inline in a notebook (JupyterLab, the exported HTML): plotly.js is inlined,
-    so it works offline. ``results`` default to the grid's runs, trained when missing."""
+    so it works offline. ``results``: the grid's runs (``grid_results()`` loads them, training
+    the missing ones)."""
     import uuid
 
     from IPython.display import HTML
 
-    results = grid_results(quick) if results is None else results
     return HTML(explorer_html(results, div_id=f"{DIV_ID}-{uuid.uuid4().hex[:8]}"))
 
 
-def grid_table(results: Sequence[Result]):
-    """Final test accuracy (mean of the seeds that did not collapse) per setting: a row per
-    dropout rate and depth, a column per width. :func:`grid_collapses` names the seeds left
-    out."""
-    import pandas as pd
-
-    rows = [{"dropout": p.dropout, "depth": p.depth, "width": p.width,
-             "batch norm": p.batch_norm, "test acc": p.mean("test_acc")}
-            for p in points_of(results).values()]
-    frame = pd.DataFrame(rows)
-    if frame["batch norm"].nunique() == 1:
-        frame = frame.drop(columns="batch norm")
-    index = [c for c in ("dropout", "batch norm", "depth") if c in frame]
-    return frame.pivot_table(index=index, columns="width", values="test acc")
-
-
-def grid_collapses(results: Sequence[Result]) -> list[str]:
-    """The grid's seeds that collapsed to chance, reported apart from the means: "depth 8,
-    width 10, dropout 0: seed 0 (0.100)"."""
-    return [f"depth {p.depth}, width {p.width}, dropout {p.dropout:g}"
-            + (", batch norm" if p.batch_norm else "") + ": "
-            + ", ".join(f"seed {r.seed} ({r.final['test_acc']:.3f})" if len(r.history)
-                        else f"seed {r.seed} (diverged)" for r in p.collapsed)
-            for p in points_of(results).values() if p.collapsed]
-
-
-def report_section(out, quick: bool) -> str:
-    """Write ``out/explorer.html`` from the cached grid runs (nothing is trained) and return
-    the report index's paragraph that links to it."""
-    from pathlib import Path
-
-    results = cached_grid_results(quick)
+def index_section(results: Sequence[Result], page: str = "explorer.html") -> str:
+    """The report index's paragraph on the explorer: a link to ``page`` with what it spans, or,
+    without runs, what fills it. Writes nothing (the report writes the page beside it)."""
     if not results:
         return ('<p class="muted">The explorer needs the grid\'s runs: none is in the results '
                 "cache yet (run the report without --no-train, or notebook 10).</p>")
-    write_explorer(Path(out) / "explorer.html", results, back_link="index.html")
-    grid = grid_for(quick)
-    return (f'<p><a href="explorer.html">The explorer</a>: sliders for depth, width and '
-            f"dropout over {len(points_of(results))} settings of the study's recipe, "
-            f"{len(results)} runs ({len(grid.seeds)} seeds each); their loss and accuracy "
+    points = points_of(results)
+    seeds = len({r.seed for r in results})
+    return (f'<p><a href="{page}">The explorer</a>: sliders for depth, width and '
+            f"dropout over {len(points)} settings of the study's recipe, "
+            f"{len(results)} runs ({seeds} seeds each); their loss and accuracy "
             "curves, final numbers, and heat maps of test accuracy. One file, works "
             "offline.</p>")

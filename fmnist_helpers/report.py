@@ -362,9 +362,12 @@ def write_index(out: Path, runs: list[NotebookRun], quick: bool) -> Path:
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     from .discuss import mode_line
-    from .explorer import report_section
+    from .explorer import cached_grid_results, index_section, write_explorer
 
     found, table = summary_html(quick)
+    grid = cached_grid_results(quick)  # the cache only: nothing is trained here
+    if grid:
+        write_explorer(out / "explorer.html", grid, back_link="index.html")
     items = []
     for run in runs:
         name = html.escape(run.title or run.path.stem)
@@ -401,7 +404,7 @@ the study's.</p>
 <h2>Sections</h2>
 {note}<ol start="0">{"".join(items)}</ol>
 <h2>Explorer</h2>
-{report_section(out, quick)}
+{index_section(grid)}
 <h2>All experiments</h2>
 {table}
 <p class="muted">Written by <code>python -m fmnist_helpers.report{" --quick" * quick}</code>

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,7 +77,7 @@ class Artifacts:
         if predictions is not None:
             arrays["predictions"] = predictions.numpy().astype(np.uint8)
             arrays |= {f"state.{k}": v.numpy() for k, v in state.items()}
-        with _atomic(path, "wb") as f:
+        with atomic_file(path, "wb") as f:
             np.savez(f, **arrays)
         self.path = path
 
@@ -236,19 +236,30 @@ def write_atomic(path: Path, payload: dict) -> None:
     entry is always whole; the temporary name carries the writer's process id (see
     :func:`clean_leftovers`).
     """
-    with _atomic(path, "w") as f:
+    with atomic_file(path, "w") as f:
         json.dump(payload, f)
 
 
 @contextmanager
-def _atomic(path: Path, mode: str) -> Iterator:
-    """A temporary file beside ``path``, renamed into place once written (``mode`` "w"/"wb")."""
+def atomic_file(path: str | Path, mode: str = "w") -> Iterator:
+    """A file to write ``path`` through: a temporary file beside it, renamed into place once the
+    ``with`` block ends without an error (deleted if it raises). ``mode``: "w" (UTF-8 text) or
+    "wb".
+
+    The package's one atomic writer: the run store's entries and arrays, the report's pages and
+    notebooks, the explorer page (:func:`fmnist_helpers.render.write_text_atomic`). A reader
+    never sees half a file, and of two writers the last rename wins whole. The temporary name
+    carries the writer's process id, so :func:`clean_leftovers` can tell a dead writer's.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(mode, dir=path.parent, delete=False,
-                                     prefix=f"{path.stem}.pid{os.getpid()}.",
-                                     suffix=".part") as f:
-        yield f
-    os.replace(f.name, path)
+    tmp = path.with_name(f"{path.stem}.pid{os.getpid()}.{secrets.token_hex(4)}.part")
+    try:
+        with open(tmp, "x" + mode.lstrip("w"), encoding=None if "b" in mode else "utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def artifacts_path(entry: Path) -> Path:

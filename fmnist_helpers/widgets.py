@@ -343,7 +343,7 @@ class Playground:
         Only settings trained the study's way (lr 0.1, no penalty, no early stopping, the
         study's epochs) can be on the grid.
         """
-        from . import explorer
+        from .grid import lookup
 
         base = resolve(STUDY["shallow"], self.settings)
         recipe = (self.lr.value, self.l1.value, self.l2.value, self.l2_first.value,
@@ -351,7 +351,7 @@ class Playground:
         if recipe != (base.lr, 0.0, 0.0, 0.0, "off", base.epochs):
             return None
         try:
-            return explorer.lookup(self.depth.value, self.width.value,
+            return lookup(self.depth.value, self.width.value,
                                    round(self.dropout.value, 4), self.batch_norm.value,
                                    self.quick)
         except ValueError:  # not a setting the grid can hold

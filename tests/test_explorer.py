@@ -179,15 +179,14 @@ def test_table_notebook_view_and_report_section(grid_cache, tmp_path):
     inline = explorer.show_explorer(grid_cache.results)._repr_html_()
     assert "plotly.js v" in inline and "plotly_sliderchange" in inline
     assert "<html" not in inline  # a fragment for a notebook output
-    link = explorer.report_section(tmp_path, quick=True)
-    assert 'href="explorer.html"' in link and "16 runs" in link
-    assert (tmp_path / "explorer.html").stat().st_size > 3_000_000
+    link = explorer.index_section(explorer.cached_grid_results(quick=True))
+    assert 'href="explorer.html"' in link and "16 runs" in link and "8 settings" in link
+    assert not list(tmp_path.iterdir())  # the paragraph writes nothing
 
 
-def test_report_section_without_runs_writes_nothing(tmp_path):
-    note = explorer.report_section(tmp_path / "out", quick=True)
-    assert "none is in the results cache" in note
-    assert not (tmp_path / "out" / "explorer.html").exists()
+def test_index_section_without_runs_says_what_fills_it():
+    assert explorer.cached_grid_results(quick=True) == []  # an empty private cache
+    assert "none is in the results cache" in explorer.index_section([])
 
 
 @pytest.mark.browser
