@@ -87,8 +87,6 @@ class Stack:
             if k == len(self.members) or not _same_batches(self.members[start], self.members[k]):
                 self.groups.append((start, k))
                 start = k
-        self.group_of = torch.tensor([n for n, (a, b) in enumerate(self.groups)
-                                      for _ in range(a, b)], device=self.device)
 
     def __len__(self) -> int:
         return len(self.members)
@@ -125,10 +123,11 @@ class Stack:
             if tape is not None:
                 tape.append(layer)
             if n == 0:
-                x = layer["input"] = self._each_models(x)
                 # (K, out, 784) @ (K, 784, B): 2 to 3 times faster than x @ W.T for 10 outputs
-                x = torch.baddbmm(b.unsqueeze(2), w, x.transpose(1, 2)).transpose(1, 2)
-                x = x.contiguous()  # (K, B, out), as every other layer's output
+                y = torch.cat([torch.baddbmm(b[models].unsqueeze(2), w[models],
+                                             images.transpose(1, 2))
+                               for models, images in self._blocks(x)])
+                x = y.transpose(1, 2).contiguous()  # (K, B, out), as every other layer's output
             else:
                 x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
             if n == len(self.linear) - 1:
@@ -152,16 +151,21 @@ class Stack:
         torch.index_select(images, 0, rows.flatten(), out=out)
         return out.view(*rows.shape, -1)
 
-    def _each_models(self, x: torch.Tensor) -> torch.Tensor:
-        """Each model's images ``(K, B, 784)`` from one batch per group ``(G, B, 784)`` or one
-        batch all share ``(B, 784)``: a view where no copy is needed."""
+    def _blocks(self, x: torch.Tensor) -> list[tuple[slice, torch.Tensor]]:
+        """The first layer's inputs, as ``(models, their images (k, B, 784))`` views: from one
+        batch per group of models alike ``(G, B, 784)`` or one batch all share ``(B, 784)``.
+
+        One block for the whole stack where a view covers it; else one per group, each group's
+        batch expanded over its models, never copied (a copy of the K batches cost a fifth of
+        a shallow stack's step). The products are per model either way, so each block gives
+        what the model alone gives.
+        """
         if x.dim() == 2:
-            return x.expand(len(self), *x.shape)
+            return [(slice(None), x.expand(len(self), *x.shape))]
         if len(self.groups) == len(self):
-            return x
-        if len(self.groups) == 1:
-            return x.expand(len(self), *x.shape[1:])
-        return x.index_select(0, self.group_of)
+            return [(slice(None), x)]
+        return [(slice(a, b), x[g].expand(b - a, *x.shape[1:]))
+                for g, (a, b) in enumerate(self.groups)]
 
     def _batch_norm(self, x: torch.Tensor, i: int, training: bool, layer: dict) -> torch.Tensor:
         """``nn.BatchNorm1d`` per model: statistics over the model's own batch, dim 1."""
@@ -274,7 +278,8 @@ class Stack:
         """The first layer's weight gradient ``g.T @ x`` from its factors, ``(K, out, 784)``
         (the training loop never forms it; the tests do)."""
         x, g = factors
-        return torch.bmm(g.transpose(1, 2), x)
+        return torch.cat([torch.bmm(g[models].transpose(1, 2), images)
+                          for models, images in self._blocks(x)])
 
     def sgd_step(self, grads: dict) -> None:
         """Plain SGD, ``w -= lr * (grad + penalty grad)``, each model with its own lr.
@@ -294,7 +299,9 @@ class Stack:
                 _sign(w, out=sign)
                 w.mul_(decay).addcmul_(sign, shrink)
         x, g = grads[self.first]
-        self.params[self.first].baddbmm_((g * self.minus_lr).transpose(1, 2), x)
+        step = (g * self.minus_lr).transpose(1, 2)
+        for models, images in self._blocks(x):
+            self.params[self.first][models].baddbmm_(step[models], images)
         # the rest: w + grad * (-lr), one kernel whatever the stack-mates' learning rates
         rest = [name for name in self.params if name != self.first]
         torch._foreach_addcmul_([self.params[n] for n in rest], [grads[n] for n in rest],
