@@ -38,6 +38,7 @@ from .seeds import (
     signed,
     smallest_p,
     test_acc,
+    train_acc_running,
 )
 from .study import PAPER, READINGS, STUDY, base_of, changes
 from .tables import Table, epochs_text, paper_pct
@@ -282,14 +283,17 @@ def readings_table(results: Iterable[Result], readings: Iterable[Result]) -> Tab
         fit = consistent(s, paper)
         rows.append({
             "reading": name, "changes": changes(s.experiment, STUDY[base]),
-            "test %": mean_sd(s.summary(test_acc)), "epochs": epochs_text(s),
-            "study test %": paper_pct(paper.test_acc), "study epochs": str(paper.epochs),
+            "train % (running)": mean_sd(s.summary(train_acc_running)),
+            "study train %": paper_pct(paper.train_acc),
+            "test %": mean_sd(s.summary(test_acc)), "study test %": paper_pct(paper.test_acc),
+            "epochs (study's)": f"{epochs_text(s)} ({paper.epochs})",
             "consistent with the study": {True: "yes", False: "no", None: "one seed"}[fit],
         })
     return Table(pd.DataFrame(rows),
                  "Consistent: the study's test accuracy (and, with early stopping, its epochs) "
                  "lies in the " + PREDICTION_METHOD + ". Every reading consistent with a row is "
-                 "a possible explanation of it; none is singled out.")
+                 "a possible explanation of it; none is singled out. Train % (running): the "
+                 "study's measure, per-batch accuracy averaged over the last epoch.")
 
 
 def early_stopping_table(results: Iterable[Result]) -> Table:

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.ticker import PercentFormatter
 from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE, N_CLASSES, FashionMNIST
@@ -309,8 +310,10 @@ def plot_mistakes(result: Result, data: FashionMNIST | None = None, top: int = 1
     data = _data_for(result, data)
     table = mistakes(result, data, top, against)
     rows = max(1, -(-len(table) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.95 * rows),
-                             squeeze=False, facecolor="white")
+    lines = 3 if against is not None else 2  # title lines above each image
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, (1.5 + 0.16 * lines) * rows
+                                                     + 0.5),
+                             squeeze=False, facecolor="white", constrained_layout=True)
     for ax in axes.flat:
         ax.axis("off")
     for ax, m in zip(axes.flat, table.to_dict("records"), strict=False):
@@ -319,8 +322,8 @@ def plot_mistakes(result: Result, data: FashionMNIST | None = None, top: int = 1
         if against is not None:
             text += "\nother: " + ("right" if m["other right"] else m["other predicted"])
         ax.set_title(text, fontsize=7, color="black")
-    fig.suptitle(f"{_name(result)}: its {len(table)} most confident mistakes", color="black")
-    fig.tight_layout()
+    fig.suptitle(f"{result.experiment.name} (seed {result.seed}): its {len(table)} most "
+                 "confident mistakes", color="black")
     what = "true class, then → the predicted class and the network's confidence in it"
     if against is not None:
         what += f"; 'other': what {against.experiment.name} (seed {against.seed}) predicts"
@@ -479,18 +482,26 @@ def plot_confusion(matrix: np.ndarray, title: str) -> Figure:
         raise ValueError(f"matrix must be {N_CLASSES} x {N_CLASSES}, got {matrix.shape}")
     share = matrix / matrix.sum(1, keepdims=True)
     whole = np.allclose(matrix, matrix.round())
+    diagonal = np.eye(N_CLASSES, dtype=bool)  # masked: the mistakes are what to read
+    top = float(np.nanmax(np.where(diagonal, np.nan, share))) if share.size else 1.0
     fig, ax = plt.subplots(figsize=(8, 6.8), constrained_layout=True)
-    sns.heatmap(share, annot=matrix, fmt=".0f" if whole else ".1f", cmap="Blues", vmin=0,
-                vmax=1, ax=ax, xticklabels=CLASSES, yticklabels=CLASSES,
-                annot_kws={"fontsize": 7}, cbar_kws={"label": "share of the true class"})
+    sns.heatmap(share, mask=diagonal, annot=matrix, fmt=".0f" if whole else ".1f",
+                cmap="Reds", vmin=0, vmax=max(top, 0.01), ax=ax, xticklabels=CLASSES,
+                yticklabels=CLASSES, annot_kws={"fontsize": 7},
+                cbar_kws={"label": "share of the true class's test images",
+                          "format": PercentFormatter(1.0, decimals=0)})
+    for k in range(N_CLASSES):  # the diagonal, greyed: right answers, not mistakes
+        ax.text(k + 0.5, k + 0.5, f"{matrix[k, k]:.0f}", ha="center", va="center",
+                fontsize=7, color="#999999")
     ax.grid(False)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.tick_params(axis="x", rotation=40)
     ax.tick_params(axis="y", rotation=0)
     ax.set_title(title)
-    caption(fig, "Rows are the true classes: off the diagonal, the darker a cell, the more of "
-                  "that row's images are taken for the column's class.")
+    caption(fig, "Rows are the true classes; the diagonal (right answers, in grey) is left "
+                  "uncoloured so the mistakes stand out: the darker a cell, the more of that "
+                  "row's images are taken for the column's class.")
     return fig
 
 
@@ -518,7 +529,7 @@ def plot_model_confusion(runs: Iterable[Result]) -> Figure:
     out = len(runs) - len(kept)
     note = f", {out} collapsed left out" if out else ""
     seeds = f"{len(kept)} seed{'s' if len(kept) > 1 else ''}"
-    return plot_confusion(confusion_of(runs), f"{runs[0].experiment.title}: confusion matrix, "
+    return plot_confusion(confusion_of(runs), f"{runs[0].experiment.name}: confusion matrix, "
                                               f"mean over {seeds}{note}")
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from fmnist_helpers import diagnostics, discuss
+from fmnist_helpers import diagnostics, discuss, why_deeper
 from fmnist_helpers.engine import History
 from fmnist_helpers.runs import Result
 from fmnist_helpers.seeds import Seeds
@@ -97,18 +97,18 @@ def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monke
                                               1, True, result.device)).exists()
 
 
-def evidence(**changes) -> diagnostics.Evidence:
+def evidence(**changes) -> why_deeper.Evidence:
     died = diagnostics.life_of(history(*DIES))
     base = dict(deaths=[(0, died, 1.0)], never=[], survivors=4, first_layer_ratio=0.8,
                 stuck_ratio=float("nan"), late=[], rising=0.001,
                 by_lr={0.03: 0.0, 0.1: 0.2, 0.3: 1.0},
                 by_lr_shallow={0.03: 0.0, 0.1: 0.0, 0.3: 0.4}, rescue={0.3: 0.0},
                 deepest=8, shallowest=3, map_dead={0.3: (3, 3)})
-    return diagnostics.Evidence(**(base | changes))
+    return why_deeper.Evidence(**(base | changes))
 
 
 def test_the_answer_follows_the_evidence():
-    text = diagnostics.answer(evidence())
+    text = why_deeper.answer(evidence())
     assert "Seed 0 learned (57.3% test accuracy after epoch 1), then died" in text
     assert "*Vanishing gradients*: not supported" in text
     assert "*Too few epochs*: not supported" in text
@@ -116,13 +116,13 @@ def test_the_answer_follows_the_evidence():
     assert "at lr 0.3, all 3 collapsed deep seeds had a layer whose every unit is dead" in text
     assert "At lr 0.3, all 3 collapsed deep seeds had a layer with every unit dead." in text
     assert "100% at lr 0.3" in text and "the evidence supports neither." in text
-    text = diagnostics.answer(evidence(first_layer_ratio=0.01, rising=0.02,
+    text = why_deeper.answer(evidence(first_layer_ratio=0.01, rising=0.02,
                                        by_lr={0.03: 0.4, 0.1: 0.2, 0.3: 0.0}))
     assert "*Vanishing gradients*: supported" in text and "still improving" in text
     assert "too large for the depth" not in text and "supports both, each in part" in text
     late = diagnostics.life_of(history([0.1] * 4 + [0.4, 0.7, 0.8, 0.8, 0.8, 0.8], [1.0] * 10))
     assert late.kind == "trained" and late.started == 5
-    text = diagnostics.answer(evidence(late=[(2, late, 0.01)], map_dead={0.03: (0, 1)},
+    text = why_deeper.answer(evidence(late=[(2, late, 0.01)], map_dead={0.03: (0, 1)},
                                        by_lr={0.03: 0.3, 0.1: 0.0, 0.3: 0.2}))
     assert "the one collapsed deep seed had no a layer" not in text
     assert "At lr 0.03, the one collapsed deep seed had no layer with every unit dead." in text

@@ -181,3 +181,28 @@ def test_the_example_seed_and_the_confusion_leave_a_collapsed_seed_out(runs):
     title = learned.plot_model_confusion([collapsed, shallow[1]]).axes[0].get_title()
     assert title.endswith("mean over 1 seed, 1 collapsed left out"), title
     assert learned.plot_model_confusion(shallow).axes[0].get_title().endswith("over 2 seeds")
+
+
+def test_confusion_masks_the_diagonal_and_scales_to_the_mistakes():
+    """The diagonal (right answers) is left uncoloured, so the colour scale spans the mistakes;
+    the title names the model by its short name."""
+    import numpy as np
+
+    matrix = np.full((10, 10), 2.0) + np.diag(np.full(10, 80.0))
+    matrix[3, 6] = 20.0  # one frequent mistake
+    ax = learned.plot_confusion(matrix, "shallow: confusion matrix").axes[0]
+    colours = ax.collections[0].get_array()
+    assert np.ma.getmaskarray(colours).reshape(10, 10).diagonal().all()
+    assert ax.collections[0].norm.vmax == pytest.approx(20.0 / (82.0 + 8 * 2.0 + 20.0))
+
+
+def test_mistake_titles_sit_above_their_images(runs, quick_data):
+    """The figure is laid out so that no image's title overlaps the image above it."""
+    shallow, _, wide = runs
+    fig = learned.plot_mistakes(shallow, quick_data, top=16, against=wide)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    shown = [ax for ax in fig.axes if ax.images]
+    for upper, lower in zip(shown[:8], shown[8:], strict=False):
+        title = lower.title.get_window_extent(renderer)
+        assert title.y1 <= upper.get_window_extent(renderer).y0 + 1

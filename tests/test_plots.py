@@ -86,3 +86,59 @@ def test_one_style_for_every_series():
     assert len({style.series(i)["color"] for i in range(style.MAX_SERIES)}) == style.MAX_SERIES
     with pytest.raises(ValueError, match="at most 6"):
         style.series(6)
+
+
+def accuracy_axes(fig):
+    """Every axis of the figure labelled as an accuracy, with the Axes it belongs to."""
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis, label in ((ax.xaxis, ax.get_xlabel()), (ax.yaxis, ax.get_ylabel())):
+            if "accuracy" in label:
+                yield ax, axis, label
+
+
+def test_every_accuracy_axis_is_in_percent():
+    from matplotlib.ticker import PercentFormatter
+
+    shallow, deeper, val = seeds.load("shallow", "deeper", "early_stopping_val")
+    results = [r for s in (shallow, deeper, val) for r in s]
+    figures = [plots.plot_seeds_curves([shallow, deeper]), plots.plot_all_curves(results),
+               plots.plot_comparison(results), plots.plot_history(shallow.runs[0]),
+               plots.plot_overlay({"a": shallow.runs[0], "b": deeper.runs[0]})]
+    found = 0
+    for fig in figures:
+        for ax, axis, label in accuracy_axes(fig):
+            found += 1
+            assert isinstance(axis.get_major_formatter(), PercentFormatter), (label, ax.title)
+            low, high = axis.get_view_interval()
+            assert -0.05 <= low and high <= 1.05, (label, low, high)  # fractions shown as %
+    assert found >= 2 + 1 + 1 + 1 + 1  # two curve rows, a panel, the chart, history, overlay
+
+
+def test_comparison_axis_fits_the_data_and_puts_collapsed_seeds_at_its_edge():
+    shallow, deeper = seeds.load("shallow", "deeper")
+    results = [*shallow, *deeper]
+    ax = plots.plot_comparison(results).axes[0]
+    left, _ = ax.get_xlim()
+    collapsed = [r.final["test_acc"] for r in deeper.collapsed]
+    if collapsed:  # quick mode's deeper network collapses; the axis does not reach down to it
+        assert left > max(collapsed)
+        assert "collapsed seed (at the edge)" in legend_texts(ax)
+    kept = [r.final["test_acc"] for r in shallow]
+    assert left < min(kept)
+
+
+def test_all_curves_panels_have_their_own_range_and_the_seeds_spread():
+    results = [r for s in seeds.load("shallow", "deeper", "wide") for r in s]
+    fig = plots.plot_all_curves(results)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len({ax.get_ylim() for ax in visible}) > 1  # not one shared range
+    assert any(ax.collections for ax in visible)  # shaded spread of the seeds
+
+
+def test_seed_curves_draw_the_gap():
+    shallow, wide = seeds.load("shallow", "wide")
+    fig = plots.plot_seeds_curves([shallow, wide])
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert sum(n.startswith("gap ") and n.endswith(" pts") for n in notes) == 2

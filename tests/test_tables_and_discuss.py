@@ -186,11 +186,17 @@ def test_describe_stopping_matches_the_histories(models):
     assert discuss.describe_stopping(models["shallow"]) == ""
 
 
-def test_rank_models_orders_best_first(models):
+def test_rank_models_numbers_groups_only_where_the_seeds_tell_them_apart(models, monkeypatch):
     group = [models[n] for n in ("shallow", "wide", "l2_first")]
+    ranked = sorted(group, key=lambda s: -s.summary().mean)
+    monkeypatch.setattr(discuss, "noise_groups", lambda ms: [ranked])  # all tied
     text = discuss.rank_models(group)
-    best = max(group, key=lambda s: s.summary().mean)
-    assert "1. " + discuss.label(best) in text
+    assert "1. " not in text and "cannot put these models in an order" in text
+    assert text.index(discuss.label(ranked[0])) < text.index(discuss.label(ranked[-1]))
+    monkeypatch.setattr(discuss, "noise_groups", lambda ms: [ranked[:1], ranked[1:]])
+    text = discuss.rank_models(group)
+    assert "1. " + discuss.label(ranked[0]) in text and "2. " in text
+    assert "tell 2 groups apart" in text
 
 
 def test_data_and_mode_sentences(quick_data):
