@@ -200,9 +200,11 @@ def _mark_gap(ax, s: Seeds) -> None:
     x, top, bottom = epochs[n - 1], train[n - 1], test[n - 1]
     ax.annotate("", (x, bottom), xytext=(x, top),
                 arrowprops={"arrowstyle": "<->", "color": "#333333", "linewidth": 0.9})
-    ax.annotate(f"gap {100 * (top - bottom):+.1f} pts", (x, (top + bottom) / 2),
-                xytext=(-6, 0), textcoords="offset points", ha="right", va="center",
-                fontsize=7, color="#333333")
+    ax.annotate(f"train-test gap {100 * (top - bottom):+.1f} pts", (x, bottom),
+                xytext=(-4, -16), textcoords="offset points", ha="right", va="top",
+                fontsize=8, color="#333333",
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none",
+                      "alpha": 0.85})
 
 
 @styled

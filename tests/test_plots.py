@@ -29,7 +29,7 @@ def test_examples_and_class_balance(quick_data):
 
 
 def test_history_marks_train_test_validation_and_best_epoch():
-    run = run_experiment("early_stopping_val", quick=True)
+    run = run_experiment("early_stopping_val")
     fig = plots.plot_history(run)
     loss, acc = fig.axes
     assert loss.get_xlabel() == "epoch" and loss.get_ylabel() == "cross-entropy loss"
@@ -46,7 +46,7 @@ def captions(fig) -> list[str]:
 
 
 def test_seed_curves_show_every_seed_and_the_median():
-    shallow, val = seeds.load("shallow", "early_stopping_val", quick=True)
+    shallow, val = seeds.load_or_train("shallow", "early_stopping_val")
     fig = plots.plot_seeds_curves([shallow, val])
     acc = fig.axes[3]  # the early-stopping row, accuracy
     assert {"train (median)", "test (median)", "validation (median)"} <= set(legend_texts(acc))
@@ -57,7 +57,7 @@ def test_seed_curves_show_every_seed_and_the_median():
 
 
 def test_all_curves_are_small_multiples_with_distinct_series():
-    results = seeds.load("shallow", "deeper", "wide", quick=True)
+    results = seeds.load_or_train("shallow", "deeper", "wide")
     fig = plots.plot_all_curves([r for s in results for r in s])
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in visible] == ["1. Depth", "2. Width", "3. Dropout",
@@ -72,7 +72,7 @@ def test_all_curves_are_small_multiples_with_distinct_series():
 
 
 def test_comparison_chart_marks_seeds_medians_and_the_study():
-    results = [r for s in seeds.load("shallow", "wide", "l2_first", quick=True) for r in s]
+    results = [r for s in seeds.load_or_train("shallow", "wide", "l2_first") for r in s]
     fig = plots.plot_comparison(results)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "test accuracy, last epoch"
@@ -101,7 +101,7 @@ def accuracy_axes(fig):
 def test_every_accuracy_axis_is_in_percent():
     from matplotlib.ticker import PercentFormatter
 
-    shallow, deeper, val = seeds.load("shallow", "deeper", "early_stopping_val")
+    shallow, deeper, val = seeds.load_or_train("shallow", "deeper", "early_stopping_val")
     results = [r for s in (shallow, deeper, val) for r in s]
     figures = [plots.plot_seeds_curves([shallow, deeper]), plots.plot_all_curves(results),
                plots.plot_comparison(results), plots.plot_history(shallow.runs[0]),
@@ -117,7 +117,7 @@ def test_every_accuracy_axis_is_in_percent():
 
 
 def test_comparison_axis_fits_the_data_and_puts_collapsed_seeds_at_its_edge():
-    shallow, deeper = seeds.load("shallow", "deeper")
+    shallow, deeper = seeds.load_or_train("shallow", "deeper")
     results = [*shallow, *deeper]
     ax = plots.plot_comparison(results).axes[0]
     left, _ = ax.get_xlim()
@@ -130,7 +130,7 @@ def test_comparison_axis_fits_the_data_and_puts_collapsed_seeds_at_its_edge():
 
 
 def test_all_curves_panels_have_their_own_range_and_the_seeds_spread():
-    results = [r for s in seeds.load("shallow", "deeper", "wide") for r in s]
+    results = [r for s in seeds.load_or_train("shallow", "deeper", "wide") for r in s]
     fig = plots.plot_all_curves(results)
     visible = [ax for ax in fig.axes if ax.get_visible()]
     assert len({ax.get_ylim() for ax in visible}) > 1  # not one shared range
@@ -138,7 +138,7 @@ def test_all_curves_panels_have_their_own_range_and_the_seeds_spread():
 
 
 def test_seed_curves_draw_the_gap():
-    shallow, wide = seeds.load("shallow", "wide")
+    shallow, wide = seeds.load_or_train("shallow", "wide")
     fig = plots.plot_seeds_curves([shallow, wide])
     notes = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert sum(n.startswith("gap ") and n.endswith(" pts") for n in notes) == 2
+    assert sum(n.startswith("train-test gap ") and n.endswith(" pts") for n in notes) == 2

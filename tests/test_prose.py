@@ -148,7 +148,7 @@ def test_a_setting_off_the_grid_is_named(small_grid):
 # ---------------------------------------------------------------------------------------------
 
 def test_the_fifty_unit_reading_is_set_beside_the_study():
-    ten, fifty = seeds.load("dropout", "dropout_w50")
+    ten, fifty = seeds.load_or_train("dropout", "dropout_w50")
     text = evidence.width_evidence(ten, fifty)
     assert "the study reports 86.3% running train accuracy" in text
     assert "(the study's numbers, one run)" in text and "with 50 units runs at" in text
