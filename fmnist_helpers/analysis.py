@@ -286,7 +286,7 @@ def readings_table(results: Iterable[Result], readings: Iterable[Result]) -> Tab
             "train % (running)": mean_sd(s.summary(train_acc_running)),
             "study train %": paper_pct(paper.train_acc),
             "test %": mean_sd(s.summary(test_acc)), "study test %": paper_pct(paper.test_acc),
-            "epochs (study's)": f"{epochs_text(s)} ({paper.epochs})",
+            "epochs: ours / study's": f"{epochs_text(s)} / {paper.epochs}",
             "consistent with the study": {True: "yes", False: "no", None: "one seed"}[fit],
         })
     return Table(pd.DataFrame(rows),
