@@ -112,6 +112,24 @@ def page_data(sweep: Sweep, results: Sequence[Result]) -> dict:
             "colors": {"train": TRAIN_STYLE["color"], "test": TEST_STYLE["color"]}}
 
 
+def sweep_table(sweep: Sweep, results: Sequence[Result]):
+    """Final test accuracy per setting (mean of the seeds that did not collapse) as a pandas
+    table: the first axis down and the second across when there are two, else one row per
+    setting with its collapsed seeds."""
+    import pandas as pd
+
+    data = page_data(sweep, results)
+    names = [a["label"] for a in data["axes"]]
+    rows = [{**{n: list(sweep.axes[k])[i] for n, k, i in zip(names, sweep.axes, p["idx"],
+                                                              strict=True)},
+             "test acc": p["test_acc"], "collapsed seeds": p["collapsed"]}
+            for p in data["points"]]
+    frame = pd.DataFrame(rows)
+    if len(names) == 2:
+        return frame.pivot(index=names[0], columns=names[1], values="test acc")
+    return frame.set_index(names)
+
+
 SCRIPT = r"""
 (function () {
   var M = JSON.parse(document.getElementById('sweep-data').textContent);

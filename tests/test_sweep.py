@@ -17,7 +17,7 @@ from fmnist_helpers.results import cached_results
 from fmnist_helpers.seeds import collapsed
 from fmnist_helpers.study import STUDY, Experiment
 from fmnist_helpers.sweep import Sweep, SweepError, load_sweep
-from fmnist_helpers.sweep_page import page_data
+from fmnist_helpers.sweep_page import page_data, sweep_table
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sweep_lr.toml"
 TIMEOUT_MS = 30_000
@@ -47,7 +47,7 @@ def small(tmp_path_factory):
         mp.delenv("FMNIST_SCHEDULER", raising=False)
         assert sweeps.main([str(path), "--quick", "--out", str(folder / "pages")]) == 0
         sweep = load_sweep(path)
-        results = cached_results(sweep.experiments(), sweep.seeds, quick=True)
+        results = cached_results(sweep.experiments(), sweep.seeds, sweeps.settings(quick=True))
     return SimpleNamespace(folder=folder, sweep=sweep, results=results,
                            page=folder / "pages" / "small.html")
 
@@ -150,6 +150,10 @@ def test_the_page_embeds_the_runs(small, monkeypatch):
         assert point["seeds"] == [0, 1]
     with pytest.raises(ValueError, match="8 runs, got 7"):
         page_data(small.sweep, results[:-1])
+    table = sweep_table(small.sweep, results)
+    assert list(table.index) == [0.02, 0.1] and list(table.columns) == [3, 4]
+    assert table.loc[0.1, 3] == next(p["test_acc"] for p in data["points"]
+                                     if p["name"] == "shallow")
 
 
 @pytest.mark.browser
