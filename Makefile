@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup report report-quick test bench lint clean
+.PHONY: setup report report-quick test bench lint clean sweep
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,11 @@ report-quick: setup
 
 test: setup
 	FMNIST_QUICK=1 $(BIN)/python -m pytest --nbmake notebooks tests
+
+# A sweep of your own: make sweep SWEEP=my_sweep.toml [SCHEDULER=tcp://host:8786]
+SWEEP ?= examples/sweep_lr.toml
+sweep: setup
+	$(BIN)/python -m fmnist_helpers.sweep $(SWEEP) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 bench: setup
 	$(BIN)/python -m fmnist_helpers.bench
