@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .settings import Settings
+
 CHANCE = 0.1  # ten balanced classes
 DEAD_BELOW = 2 * CHANCE  # as seeds.COLLAPSE_BELOW: below it, a run scores at chance level
 SAMPLE_PER_CLASS = 100  # the fixed sample: 1,000 training images, 100 per class
@@ -283,18 +285,19 @@ def map_cells() -> list[tuple[int, float, bool]]:
     return plain + [(max(DEPTH_LR_DEPTHS), lr, True) for lr in RESCUE_LRS]
 
 
-def map_runs(quick: bool | None = None) -> list[tuple]:
+def map_runs(config: Settings | None = None) -> list[tuple]:
     """Every (experiment, seed) run of the map."""
     from .settings import settings
 
-    config = settings(quick)
+    config = config or settings()
     seeds = config.seeds if config.quick else MAP_SEEDS
     return [(map_experiment(*cell), s) for cell in map_cells() for s in seeds]
 
 
-def map_results(quick: bool | None = None) -> list:
+def map_results(config: Settings | None = None) -> list:
     """The map's runs: cached ones loaded, the missing ones trained (one plan)."""
     from .runs import train_runs
     from .settings import settings
 
-    return train_runs(map_runs(quick), settings(quick))
+    config = config or settings()
+    return train_runs(map_runs(config), config)

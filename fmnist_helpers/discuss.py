@@ -39,7 +39,7 @@ from .seeds import (
     test_acc,
     train_acc_running,
 )
-from .settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS, settings
+from .settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS, Settings, settings
 from .study import PAPER, Experiment
 
 # Short names that read well inside a sentence; other experiments use their title.
@@ -83,9 +83,9 @@ def _n(x: float) -> str:
 # The data and the settings
 # ---------------------------------------------------------------------------------------------
 
-def mode_line(quick: bool | None = None) -> str:
+def mode_line(config: Settings | None = None) -> str:
     """One line saying whether the notebook runs at the study's settings or in quick mode."""
-    if settings(quick).quick:
+    if (config or settings()).quick:
         n_train = QUICK_TRAIN_PER_CLASS * len(CLASSES)
         n_test = QUICK_TEST_PER_CLASS * len(CLASSES)
         return (
@@ -144,7 +144,7 @@ def describe_data(data: FashionMNIST) -> str:
     return text
 
 
-def describe_model(experiment: Experiment, quick: bool | None = None) -> str:
+def describe_model(experiment: Experiment, config: Settings | None = None) -> str:
     """The architecture and training recipe of an experiment, counted from the built model."""
     model = experiment.build()
     widths = [linear_layers(model)[0].in_features]
@@ -164,7 +164,7 @@ def describe_model(experiment: Experiment, quick: bool | None = None) -> str:
                                                           experiment.l2_first)) if w]
     if penalties:
         text += f", with {' + '.join(penalties)} added to the loss"
-    epochs = resolve(experiment, settings(quick)).epochs
+    epochs = resolve(experiment, config or settings()).epochs
     if experiment.early_stopping:
         watched = "test loss" if experiment.early_stopping == "test" else "validation loss"
         against = ("the best so far" if experiment.stop_against == "best"

@@ -49,7 +49,7 @@ from torch.nn import functional as F
 from .constraints import check, check_all
 from .data import IMAGE_SIZE, N_CLASSES, FashionMNIST
 from .history import History
-from .models import build_mlp, check_architecture, check_recipe
+from .models import build_mlp, check_architecture, check_recipe, logits_in_chunks
 from .settings import pick_device
 from .stack import EVAL_CHUNK, Stack
 
@@ -417,10 +417,6 @@ def _finish(shape: Shape, members: list[Member], histories: list[History],
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict:
     """Loss and exact accuracy of one ``nn.Module`` in eval mode (the playground's Stop)."""
-    was_training = model.training
-    model.eval()
-    logits = torch.cat([model(images[i:i + EVAL_CHUNK]) for i in range(0, len(labels),
-                                                                          EVAL_CHUNK)])
-    model.train(was_training)
+    logits = logits_in_chunks(model, images, EVAL_CHUNK)
     return {"loss": float(F.cross_entropy(logits, labels)),
             "acc": int((logits.argmax(1) == labels).sum()) / len(labels)}

@@ -49,6 +49,7 @@ from .seeds import (
     separated,
     test_acc,
 )
+from .settings import Settings
 from .study import PAPER, REG_LR, STUDY, PaperResult, base_of, changes
 from .tables import Table, check_same_mode, epochs_text
 
@@ -468,12 +469,14 @@ def replication_table(results: Iterable[Result], readings: Iterable[Result] = ()
 # Loading, and comparing two caches
 # ---------------------------------------------------------------------------------------------
 
-def load(quick: bool | None = None) -> tuple[list[Result], list[Result]]:
-    """Every seed of the study's models and controls, and of the readings, trained together."""
-    from .runs import study_results
+def load_or_train(config: Settings | None = None) -> tuple[list[Result], list[Result]]:
+    """The results notebook's loader: every seed of the study's models and controls, and of the
+    readings, apart. Cached runs are loaded; the missing ones are TRAINED, together in one plan
+    (``config`` defaults to ``settings()``). Nothing else in this module trains."""
+    from .runs import study_results  # the trainer, imported only by the one function that trains
     from .study import CONTROLS, READINGS
 
-    everything = study_results([*STUDY, *CONTROLS, *READINGS], quick=quick)
+    everything = study_results([*STUDY, *CONTROLS, *READINGS], config=config)
     return split_readings(everything)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .results import Result, cached_results
-from .settings import settings
+from .settings import Settings, settings
 from .study import CONTROLS, READINGS, STUDY, Experiment
 
 
@@ -53,9 +53,9 @@ GRID = Grid(depths=(2, 3, 4, 8), widths=(10, 25, 50), dropouts=(0.0, 0.2, 0.5))
 QUICK_GRID = Grid(depths=(3, 8), widths=(10, 50), dropouts=(0.0, 0.2))
 
 
-def grid_for(quick: bool | None = None) -> Grid:
-    """The grid of full settings, or the small one of quick mode (default: ``FMNIST_QUICK``)."""
-    return QUICK_GRID if settings(quick).quick else GRID
+def grid_for(config: Settings | None = None) -> Grid:
+    """The grid of full settings, or the small one of quick mode (default: ``settings()``)."""
+    return QUICK_GRID if (config or settings()).quick else GRID
 
 
 def _known() -> list[Experiment]:
@@ -83,28 +83,29 @@ def grid_experiment(depth: int, width: int, dropout: float, batch_norm: bool = F
     return experiment
 
 
-def grid_experiments(quick: bool | None = None) -> list[Experiment]:
+def grid_experiments(config: Settings | None = None) -> list[Experiment]:
     """The experiments of the grid in force (quick or full), one per point."""
-    return [grid_experiment(*point) for point in grid_for(quick).points()]
+    return [grid_experiment(*point) for point in grid_for(config).points()]
 
 
-def grid_runs(quick: bool | None = None) -> list[tuple[Experiment, int]]:
+def grid_runs(config: Settings | None = None) -> list[tuple[Experiment, int]]:
     """Every (experiment, seed) run of the grid in force."""
-    grid = grid_for(quick)
-    return [(e, s) for e in grid_experiments(quick) for s in grid.seeds]
+    config = config or settings()
+    return [(e, s) for e in grid_experiments(config) for s in grid_for(config).seeds]
 
 
-def grid_results(quick: bool | None = None) -> list[Result]:
+def grid_results(config: Settings | None = None) -> list[Result]:
     """Every run of the grid: cached ones loaded, the missing ones trained (one plan)."""
     from .planner import train_runs  # the trainer, imported only by the one function that trains
 
-    return train_runs(grid_runs(quick), settings(quick))
+    config = config or settings()
+    return train_runs(grid_runs(config), config)
 
 
-def cached_grid_results(quick: bool | None = None) -> list[Result]:
+def cached_grid_results(config: Settings | None = None) -> list[Result]:
     """The grid's runs found in the cache; nothing is trained, missing runs are left out."""
-    grid = grid_for(quick)
-    return cached_results(grid_experiments(quick), grid.seeds, quick)
+    config = config or settings()
+    return cached_results(grid_experiments(config), grid_for(config).seeds, config)
 
 
 def _check_point(depth: int, width: int, dropout: float, batch_norm: bool) -> None:
@@ -123,7 +124,7 @@ def _check_point(depth: int, width: int, dropout: float, batch_norm: bool) -> No
 
 
 def lookup(depth: int, width: int, dropout: float, batch_norm: bool = False,
-           quick: bool | None = None) -> list[Result] | None:
+           config: Settings | None = None) -> list[Result] | None:
     """The cached runs (the grid's seeds) at one setting, or None; never trains.
 
     A setting has runs when it is a point of the grid in force or one of the study's models
@@ -131,12 +132,12 @@ def lookup(depth: int, width: int, dropout: float, batch_norm: bool = False,
     is in the cache yet. For the playground: an on-grid setting shows at once.
     """
     _check_point(depth, width, dropout, batch_norm)
-    dropout = float(dropout)
+    config, dropout = config or settings(), float(dropout)
     experiment = grid_experiment(depth, width, dropout, batch_norm)
-    if (depth, width, dropout, batch_norm) not in grid_for(quick) \
+    if (depth, width, dropout, batch_norm) not in grid_for(config) \
             and experiment.name.startswith("grid_"):
         return None
-    found = cached_results([experiment], grid_for(quick).seeds, quick)
+    found = cached_results([experiment], grid_for(config).seeds, config)
     return found or None
 
 

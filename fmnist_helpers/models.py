@@ -77,3 +77,23 @@ def weight_penalty(
     if l2_first:
         total = total + l2_first * weights[0].pow(2).sum()
     return total
+
+
+PREDICT_CHUNK = 128  # images per product: the engine's evaluation chunk (stack.EVAL_CHUNK), so a
+# model's outputs here are the bits the engine computed for it (MKL may compute a product of 256
+# rows or more by another kernel)
+
+
+@torch.no_grad()
+def logits_in_chunks(model: nn.Module, images: torch.Tensor,
+                     chunk: int = PREDICT_CHUNK) -> torch.Tensor:
+    """The model's outputs for ``images``, ``chunk`` images at a time, in eval mode (the mode it
+    was in is restored). The package's one chunked prediction: the engine's evaluation of a
+    stopped run, the playground's and the figures' predictions, the dead-unit counts (a forward
+    hook sees one chunk per call)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([model(images[i:i + chunk]) for i in range(0, len(images), chunk)])
+    finally:
+        model.train(was_training)

@@ -304,10 +304,15 @@ def load_cached(path: Path) -> Result | None:
     return result if result.complete else None
 
 
-def cached_results(names: Iterable[str] | None = None, seeds: Sequence[int] | None = None,
-                   quick: bool | None = None) -> list[Result]:
-    """The finished runs found in the cache; nothing is trained, missing runs are left out."""
-    config = settings(quick)
+def cached_results(names: Iterable[str | Experiment] | None = None,
+                   seeds: Sequence[int] | None = None,
+                   config: Settings | None = None) -> list[Result]:
+    """The finished runs found in the cache; nothing is trained, missing runs are left out.
+
+    ``names``: experiments or their names (default: the study's); ``seeds`` default to
+    ``config.seeds``; ``config`` to ``settings()``.
+    """
+    config = config or settings()
     found = []
     seeds = config.seeds if seeds is None else [check_seed(s) for s in seeds]
     for name in names or STUDY:

@@ -36,7 +36,7 @@ from .results import (
     versions,
     write_atomic,
 )
-from .settings import settings
+from .settings import Settings, settings
 from .study import STUDY, Experiment
 
 __all__ = [
@@ -55,21 +55,24 @@ def run_experiment(
     seed: int = 0,
     epochs: int | None = None,
     *,
-    quick: bool | None = None,
+    config: Settings | None = None,
     cache: bool = True,
-    device: str | None = None,
 ) -> Result:
     """Train one run of an experiment (or load it from the cache) and return its result.
 
-    ``quick`` (default: ``FMNIST_QUICK``) trains a couple of epochs on a stratified subset;
-    quick and full results are cached in separate folders and never mix.
+    ``config`` (default: ``settings()``, from the environment): quick mode trains a couple of
+    epochs on a stratified subset, and quick and full results are cached in separate folders
+    and never mix; ``settings(quick=True, device="cpu")`` chooses explicitly.
     """
-    return train_runs([(name, seed)], settings(quick, device), epochs=epochs, cache=cache)[0]
+    return train_runs([(name, seed)], config or settings(), epochs=epochs, cache=cache)[0]
 
 
-def study_results(names: Iterable[str] | None = None, seeds: Sequence[int] | None = None,
-                  quick: bool | None = None) -> list[Result]:
-    """Every seed of every experiment named (default: the study's), as few stacks as possible."""
-    config = settings(quick)
+def study_results(names: Iterable[str | Experiment] | None = None,
+                  seeds: Sequence[int] | None = None,
+                  config: Settings | None = None) -> list[Result]:
+    """Every seed of every experiment named (default: the study's), as few stacks as possible;
+    cached runs are loaded, the missing ones trained. ``seeds`` default to ``config.seeds``,
+    ``config`` to ``settings()``."""
+    config = config or settings()
     seeds = config.seeds if seeds is None else seeds
     return train_runs([(n, s) for n in (names or STUDY) for s in seeds], config)

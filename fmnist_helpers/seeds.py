@@ -35,6 +35,7 @@ import numpy as np
 from scipy import stats
 
 from .results import Result
+from .settings import Settings
 from .study import Experiment
 
 CHANCE = 0.1  # ten balanced classes
@@ -168,12 +169,14 @@ def group(results: Iterable[Result]) -> dict[str, Seeds]:
     return {name: Seeds(runs) for name, runs in groups.items()}
 
 
-def load(*names: str | Experiment, seeds: Sequence[int] | None = None,
-         quick: bool | None = None) -> list[Seeds]:
-    """Every seed of each named experiment (cached, or trained together), one Seeds per name."""
+def load_or_train(*names: str | Experiment, seeds: Sequence[int] | None = None,
+                  config: Settings | None = None) -> list[Seeds]:
+    """The notebooks' loader: every seed of each named experiment, one Seeds per name. Cached
+    runs are loaded; the missing ones are TRAINED, all together in one plan. ``seeds`` default
+    to ``config.seeds``, ``config`` to ``settings()``. Nothing else in this module trains."""
     from .runs import study_results  # the trainer, imported only by the one function that trains
 
-    results = study_results(list(names), seeds, quick)
+    results = study_results(list(names), seeds, config)
     groups = group(results)
     return [groups[n if isinstance(n, str) else n.name] for n in names]
 

@@ -95,6 +95,7 @@ def test_every_entry_point_gives_the_tables_message(make, message):
 
 def test_the_playgrounds_knobs_stay_within_the_table():
     from fmnist_helpers import widgets
+    from fmnist_helpers.settings import settings
 
     for lr in widgets.LR_CHOICES:
         check("lr", lr)
@@ -102,7 +103,7 @@ def test_the_playgrounds_knobs_stay_within_the_table():
         check("l1", strength)
     check("dropout", widgets.MAX_DROPOUT)
     check("seed", widgets.MAX_SEED_SHOWN)
-    pg = widgets.Playground(quick=True)
+    pg = widgets.Playground(config=settings(quick=True))
     assert (pg.depth.min, pg.width.min, pg.epochs.min, pg.seed.min, pg.dropout.min) == (
         CONSTRAINTS["n_linear"].low, CONSTRAINTS["hidden"].low, CONSTRAINTS["epochs"].low,
         CONSTRAINTS["seed"].low, CONSTRAINTS["dropout"].low)

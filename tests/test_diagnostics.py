@@ -9,6 +9,7 @@ from fmnist_helpers import diagnostics, discuss, why_deeper
 from fmnist_helpers.engine import History
 from fmnist_helpers.runs import Result
 from fmnist_helpers.seeds import Seeds
+from fmnist_helpers.settings import settings
 from fmnist_helpers.study import STUDY
 
 
@@ -81,7 +82,7 @@ def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monke
 
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path))
     monkeypatch.setenv("FMNIST_PROGRESS", "0")
-    result = run_experiment("deeper", 1, quick=True)
+    result = run_experiment("deeper", 1, config=settings(quick=True))
     entry = cache_path(result.experiment, 1, True, result.device)
     stored = diagnostics.read(diagnostics.path_of(entry))
     assert stored["grad_norm"].shape == (len(result.history), 8)
@@ -93,8 +94,8 @@ def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monke
     for key in stored:
         assert np.array_equal(stored[key], again[key]), key
     assert not diagnostics.wanted(STUDY["wide"])
-    assert not diagnostics.path_of(cache_path(run_experiment("wide", 1, quick=True).experiment,
-                                              1, True, result.device)).exists()
+    wide = run_experiment("wide", 1, config=settings(quick=True))
+    assert not diagnostics.path_of(cache_path(wide.experiment, 1, True, result.device)).exists()
 
 
 def evidence(**changes) -> why_deeper.Evidence:

@@ -16,6 +16,7 @@ from fmnist_helpers import explorer
 from fmnist_helpers.engine import History
 from fmnist_helpers.runs import cached_results, run_experiment
 from fmnist_helpers.seeds import collapsed
+from fmnist_helpers.settings import settings
 from fmnist_helpers.study import READINGS, STUDY
 
 TIMEOUT_MS = 30_000
@@ -29,7 +30,7 @@ def grid(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_RESULTS_DIR", str(cache))
         mp.setenv("FMNIST_PROGRESS", "0")
-        results = explorer.grid_results(quick=True)
+        results = explorer.grid_results(config=settings(quick=True))
     page = explorer.write_explorer(tmp_path_factory.mktemp("explorer") / "explorer.html",
                                    results)
     return SimpleNamespace(cache=cache, results=results, page=page)
@@ -55,7 +56,7 @@ def figure_in(page: Path) -> tuple[list, dict]:
 def runs_at(depth: int, width: int, dropout: float) -> list:
     """The cached runs of one grid setting, loaded through the run store (seeds 0 and 1)."""
     experiment = explorer.grid_experiment(depth, width, dropout)
-    return cached_results([experiment], (0, 1), quick=True)
+    return cached_results([experiment], (0, 1), config=settings(quick=True))
 
 
 def mean_curve(runs: list, column: str) -> list[float]:
@@ -73,30 +74,32 @@ def test_grid_points_are_the_study_models_where_they_coincide():
     assert own.name == "grid_d2_w50_p0.5" and (own.n_linear, own.hidden, own.dropout) == (
         2, 50, 0.5)
     assert (own.lr, own.epochs, own.l1, own.l2, own.early_stopping) == (0.1, 10, 0, 0, None)
-    full, quick = explorer.grid_experiments(quick=False), explorer.grid_experiments(quick=True)
+    full = explorer.grid_experiments(settings(quick=False))
+    quick = explorer.grid_experiments(settings(quick=True))
     assert len(full) == len(explorer.GRID.points()) == 4 * 3 * 3 and len(quick) == 8
     assert len({e.name for e in full}) == len(full)
     assert explorer.GRID.seeds == (0, 1)
 
 
 def test_lookup_reads_the_cache_and_never_trains(grid_cache):
-    found = explorer.lookup(3, 10, 0.0, quick=True)
+    found = explorer.lookup(3, 10, 0.0, config=settings(quick=True))
     assert [r.seed for r in found] == [0, 1]
     assert all(r.experiment.name == "shallow" and r.quick for r in found)
     assert "quick subset" in found[0].source  # the real data, not a stand-in
     assert found[0].history.rows == runs_at(3, 10, 0.0)[0].history.rows
-    assert explorer.lookup(8, 50, 0.2, quick=True)[1].experiment.name == "grid_d8_w50_p0.2"
-    assert explorer.lookup(5, 10, 0.0, quick=True) is None  # off the grid
-    assert explorer.lookup(2, 10, 0.0, quick=True) is None  # on the full grid only
+    on_grid = explorer.lookup(8, 50, 0.2, config=settings(quick=True))
+    assert on_grid[1].experiment.name == "grid_d8_w50_p0.2"
+    assert explorer.lookup(5, 10, 0.0, config=settings(quick=True)) is None  # off the grid
+    assert explorer.lookup(2, 10, 0.0, config=settings(quick=True)) is None  # on the full grid only
 
 
 def test_lookup_on_an_empty_cache_returns_none(tmp_path):
-    assert explorer.lookup(3, 10, 0.0, quick=True) is None
+    assert explorer.lookup(3, 10, 0.0, config=settings(quick=True)) is None
     assert not list(tmp_path.rglob("*.json"))  # nothing was trained
     for bad, message in (((1, 10, 0.0), "depth"), ((3, 0, 0.0), "width"),
                          ((3, 10, 1.5), "dropout"), ((3.5, 10, 0.0), "depth")):
         with pytest.raises(ValueError, match=message):
-            explorer.lookup(*bad, quick=True)
+            explorer.lookup(*bad, config=settings(quick=True))
 
 
 def test_page_embeds_the_cached_runs(grid_cache):
@@ -165,7 +168,8 @@ def test_page_is_one_self_contained_file(grid):
 def test_explorer_rejects_what_is_not_a_grid_run():
     with pytest.raises(ValueError, match="no results"):
         explorer.explorer_figure([])
-    penalised = run_experiment("l1", 0, quick=True)  # a real run, but not the grid's recipe
+    # a real run, but not the grid's recipe
+    penalised = run_experiment("l1", 0, config=settings(quick=True))
     with pytest.raises(ValueError, match="'l1'.*l1, lr"):
         explorer.explorer_figure([penalised])
 
@@ -179,13 +183,13 @@ def test_table_notebook_view_and_report_section(grid_cache, tmp_path):
     inline = explorer.show_explorer(grid_cache.results)._repr_html_()
     assert "plotly.js v" in inline and "plotly_sliderchange" in inline
     assert "<html" not in inline  # a fragment for a notebook output
-    link = explorer.index_section(explorer.cached_grid_results(quick=True))
+    link = explorer.index_section(explorer.cached_grid_results(config=settings(quick=True)))
     assert 'href="explorer.html"' in link and "16 runs" in link and "8 settings" in link
     assert not list(tmp_path.iterdir())  # the paragraph writes nothing
 
 
 def test_index_section_without_runs_says_what_fills_it():
-    assert explorer.cached_grid_results(quick=True) == []  # an empty private cache
+    assert explorer.cached_grid_results(config=settings(quick=True)) == []  # an empty private cache
     assert "none is in the results cache" in explorer.index_section([])
 
 

@@ -77,7 +77,7 @@ def test_mistakes_most_confident_first_and_what_a_second_model_makes_of_them(run
 
 
 def test_per_class_table_over_seeds_on_real_quick_runs():
-    results = study_results(["shallow"], seeds=[0, 1], quick=True)
+    results = study_results(["shallow"], seeds=[0, 1], config=settings(quick=True))
     mean = learned.per_class_table(results)
     assert mean.shape == (1, 10) and list(mean.columns) == list(CLASSES)
     assert mean.index.tolist() == ["shallow"]

@@ -6,7 +6,7 @@ import torch
 from fmnist_helpers import engine, planner
 from fmnist_helpers import runs as ex
 from fmnist_helpers.runs import plan, run_experiment, study_results
-from fmnist_helpers.settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS
+from fmnist_helpers.settings import QUICK_EPOCHS, QUICK_MAX_EPOCHS, settings
 from fmnist_helpers.study import PAPER, READINGS, STUDY, Experiment
 
 
@@ -17,7 +17,7 @@ def test_every_paper_row_has_a_config():
 
 
 def test_quick_run_is_cached_and_reloaded(monkeypatch):
-    first = run_experiment("shallow", seed=1, quick=True)
+    first = run_experiment("shallow", seed=1, config=settings(quick=True))
     assert first.epochs_trained == QUICK_EPOCHS and first.quick
     files = list(ex.results_dir(True).glob("*.json"))
     assert len(files) == 1 and "shallow-seed1" in files[0].name
@@ -27,7 +27,7 @@ def test_quick_run_is_cached_and_reloaded(monkeypatch):
         raise AssertionError("should have loaded from the cache")
 
     monkeypatch.setattr(planner, "train_stack", no_training)
-    again = run_experiment("shallow", seed=1, quick=True)
+    again = run_experiment("shallow", seed=1, config=settings(quick=True))
     assert again.history.rows == first.history.rows
     assert again.n_params == 8070
 
@@ -45,25 +45,25 @@ def test_cache_key_separates_what_changes_numbers():
 
 
 def test_corrupt_cache_file_is_retrained():
-    first = run_experiment("shallow", seed=2, quick=True)
+    first = run_experiment("shallow", seed=2, config=settings(quick=True))
     path = next(ex.results_dir(True).glob("shallow-seed2-*.json"))
     path.write_text("{ not json")
-    again = run_experiment("shallow", seed=2, quick=True)
+    again = run_experiment("shallow", seed=2, config=settings(quick=True))
     assert again.history.rows[-1]["test_acc"] == first.history.rows[-1]["test_acc"]
     json.loads(path.read_text())
 
 
 def test_early_stopping_experiments_in_quick_mode():
-    study = run_experiment("early_stopping", quick=True)
+    study = run_experiment("early_stopping", config=settings(quick=True))
     assert study.epochs_trained <= QUICK_MAX_EPOCHS
-    sound = run_experiment("early_stopping_val", quick=True)
+    sound = run_experiment("early_stopping_val", config=settings(quick=True))
     assert "val_loss" in sound.history.rows[0]
     assert "val_loss" not in study.history.rows[0]
 
 
 def test_unknown_experiment_lists_the_names():
     with pytest.raises(KeyError, match="shallow"):
-        run_experiment("shalow", quick=True)
+        run_experiment("shalow", config=settings(quick=True))
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -105,7 +105,7 @@ def test_with_workers_the_planner_cuts_only_a_stack_over_a_workers_share():
     alone = plan([(STUDY["wide"], s) for s in range(5)], parts=2)
     assert sorted(sorted(t.seed for t in stack) for stack in alone) == [[0, 2, 4], [1, 3]]
     runs = [(e, s) for e in [*STUDY.values(), *READINGS.values()] for s in range(5)]
-    runs += grid_runs(quick=False)
+    runs += grid_runs(config=settings(quick=False))
     stacks = plan(runs, parts=2)
     kinds = [(ex.shape_of(stack[0].runs[0]), stack[0].validation) for stack in stacks]
     for kind in set(kinds):
@@ -123,7 +123,7 @@ def test_with_workers_the_planner_cuts_only_a_stack_over_a_workers_share():
 
 
 def test_study_results_trains_what_is_missing_in_one_pass_and_caches_each_run(monkeypatch):
-    first = run_experiment("dropout", seed=1, quick=True)  # in the cache already
+    first = run_experiment("dropout", seed=1, config=settings(quick=True))  # in the cache already
     calls = []
     real = planner.train_stack
 
@@ -132,19 +132,21 @@ def test_study_results_trains_what_is_missing_in_one_pass_and_caches_each_run(mo
         return real(shape, members, *a, **k)
 
     monkeypatch.setattr(planner, "train_stack", counting)
-    results = study_results(["shallow", "dropout", "l1", "deeper"], seeds=[0, 1], quick=True)
+    results = study_results(["shallow", "dropout", "l1", "deeper"], seeds=[0, 1],
+                            config=settings(quick=True))
     assert [(r.experiment.name, r.seed) for r in results] == [
         (n, s) for n in ("shallow", "dropout", "l1", "deeper") for s in (0, 1)]
     assert sorted(calls) == [2, 5]  # deeper alone; the 3-layer, 10-unit runs in one stack
     assert results[3].history.rows == first.history.rows  # loaded, and equal anyway
-    assert results[0].history.rows == run_experiment("shallow", 0, quick=True).history.rows
+    again = run_experiment("shallow", 0, config=settings(quick=True))
+    assert results[0].history.rows == again.history.rows
     assert len(calls) == 2  # that last one came from the cache
 
 
 @pytest.mark.slow
 def test_shallow_full_reproduces_the_paper():
     """The study's baseline: 10 epochs on the full data, test accuracy about 0.844."""
-    result = run_experiment("shallow", seed=0, quick=False)
+    result = run_experiment("shallow", seed=0, config=settings(quick=False))
     assert result.epochs_trained == 10
     assert abs(result.final["test_acc"] - PAPER["shallow"].test_acc) <= 0.01
 
@@ -152,10 +154,10 @@ def test_shallow_full_reproduces_the_paper():
 def test_worker_processes_give_the_same_numbers(monkeypatch, tmp_path):
     """Stacks trained in spawned processes: the same histories, cached where expected."""
     names = ["shallow", "deeper", "batch_norm"]
-    here = study_results(names, seeds=[0, 1], quick=True)
+    here = study_results(names, seeds=[0, 1], config=settings(quick=True))
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / "other"))
     monkeypatch.setenv("FMNIST_WORKERS", "2")
-    there = study_results(names, seeds=[0, 1], quick=True)
+    there = study_results(names, seeds=[0, 1], config=settings(quick=True))
     assert [r.history.rows for r in there] == [r.history.rows for r in here]
     assert len(list(ex.results_dir(True).glob("*.json"))) == 6
     for a, b in zip(here, there, strict=True):  # the workers send paths; read here, equal
@@ -177,10 +179,10 @@ def test_runs_that_differ_only_in_when_they_stop_share_one_training(sample, monk
              "early_stopping_w10_delta0.0001", "dropout"]
     stacks = plan([(STUDY.get(n) or READINGS[n], 0) for n in names])
     assert [len(t.runs) for s in stacks for t in s] == [4, 1]
-    together = study_results(names, seeds=[0], quick=True)
+    together = study_results(names, seeds=[0], config=settings(quick=True))
     for name, result in zip(names, together, strict=True):
         monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / name))
-        alone = run_experiment(name, 0, quick=True)
+        alone = run_experiment(name, 0, config=settings(quick=True))
         assert alone.history.rows == result.history.rows, name
         assert not any("train_acc_sample" in row for row in result.history.rows), name
         assert alone.history.stopped_early == result.history.stopped_early, name
@@ -204,7 +206,8 @@ def test_two_processes_training_the_same_run_leave_one_whole_entry(tmp_path):
     import sys
 
     env = os.environ | {"FMNIST_RESULTS_DIR": str(tmp_path), "FMNIST_PROGRESS": "0"}
-    code = "from fmnist_helpers.runs import run_experiment; run_experiment('deeper', 3, quick=True)"
+    code = ("from fmnist_helpers.runs import run_experiment, settings; "
+            "run_experiment('deeper', 3, config=settings(quick=True))")
     folder = tmp_path / "quick"
     folder.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
@@ -222,8 +225,8 @@ def test_two_processes_training_the_same_run_leave_one_whole_entry(tmp_path):
 
 def test_a_run_keeps_its_last_epochs_predictions_and_weights(quick_data):
     """Stored beside the entry, read on first use: accuracy and model agree with the history."""
-    trained = run_experiment("dropout", 0, quick=True)
-    loaded = run_experiment("dropout", 0, quick=True)
+    trained = run_experiment("dropout", 0, config=settings(quick=True))
+    loaded = run_experiment("dropout", 0, config=settings(quick=True))
     assert loaded.artifacts._loaded is None  # nothing read yet
     assert torch.equal(loaded.predictions, trained.predictions)
     assert loaded.predictions.dtype == torch.int64 and loaded.predictions.shape == (500,)
@@ -241,7 +244,7 @@ def test_a_run_keeps_its_last_epochs_predictions_and_weights(quick_data):
 @pytest.mark.parametrize("old", ["no artifacts", "other format", "npz missing"])
 def test_an_entry_without_predictions_and_weights_is_trained_again(old, monkeypatch):
     """An entry from before they were kept (or of another format) is never taken as complete."""
-    first = run_experiment("shallow", 4, quick=True)
+    first = run_experiment("shallow", 4, config=settings(quick=True))
     path = next(ex.results_dir(True).glob("shallow-seed4-*.json"))
     entry = json.loads(path.read_text())
     if old == "no artifacts":
@@ -253,12 +256,12 @@ def test_an_entry_without_predictions_and_weights_is_trained_again(old, monkeypa
         ex.artifacts_path(path).unlink()
     path.write_text(json.dumps(entry))
     assert ex.load_cached(path) is None and path.exists()  # incomplete, kept until replaced
-    assert ex.cached_results(["shallow"], seeds=[4], quick=True) == []
+    assert ex.cached_results(["shallow"], seeds=[4], config=settings(quick=True)) == []
     calls = []
     real = planner.train_stack
     monkeypatch.setattr(planner, "train_stack",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
-    again = run_experiment("shallow", 4, quick=True)
+    again = run_experiment("shallow", 4, config=settings(quick=True))
     assert calls == [1] and again.history.rows == first.history.rows
     assert torch.equal(again.predictions, first.predictions)
     assert ex.load_cached(path).complete  # completed on disk
@@ -266,12 +269,12 @@ def test_an_entry_without_predictions_and_weights_is_trained_again(old, monkeypa
 
 def test_a_run_that_diverged_before_an_epoch_is_complete_without_predictions(monkeypatch):
     wild = Experiment("wild", "Diverging network", lr=1e3, l2=1e3)
-    result = run_experiment(wild, 0, quick=True)
+    result = run_experiment(wild, 0, config=settings(quick=True))
     assert result.history.diverged and result.artifacts.epoch == 0
     with pytest.raises(ValueError, match="no predictions or weights: the training loss"):
         _ = result.predictions
     monkeypatch.setattr(planner, "train_stack", lambda *a, **k: pytest.fail("should be cached"))
-    assert run_experiment(wild, 0, quick=True).history.diverged
+    assert run_experiment(wild, 0, config=settings(quick=True)).history.diverged
 
 
 @pytest.mark.parametrize("seed", [1.5, "0", -1, True, None, 2**63])
@@ -283,15 +286,15 @@ def test_seeds_that_are_not_whole_numbers_are_refused_before_training(seed, monk
 
     monkeypatch.setattr(planner, "train_stack", no_training)
     with pytest.raises(ValueError, match="a seed must be a whole number"):
-        store.run_experiment("shallow", seed=seed, quick=True)
+        store.run_experiment("shallow", seed=seed, config=settings(quick=True))
     with pytest.raises(ValueError, match="a seed must be a whole number"):
-        store.study_results(["shallow"], seeds=[0, seed], quick=True)
+        store.study_results(["shallow"], seeds=[0, seed], config=settings(quick=True))
     with pytest.raises(ValueError, match="a seed must be a whole number"):
-        store.cached_results(["shallow"], seeds=[seed], quick=True)
+        store.cached_results(["shallow"], seeds=[seed], config=settings(quick=True))
 
 
 def test_unknown_experiment_names_list_the_known_ones():
     from fmnist_helpers import runs as store
 
     with pytest.raises(KeyError, match="unknown experiment 'deep'; choose one of: shallow"):
-        store.run_experiment("deep", quick=True)
+        store.run_experiment("deep", config=settings(quick=True))

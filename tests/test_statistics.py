@@ -19,6 +19,7 @@ from scipy import stats
 from fmnist_helpers import analysis, discuss, findings, seeds
 from fmnist_helpers.engine import History
 from fmnist_helpers.results import Result
+from fmnist_helpers.settings import settings
 from fmnist_helpers.study import PAPER, get_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -252,7 +253,7 @@ def quick_cache(root: Path, seeds_: tuple[int, ...], monkeypatch) -> Path:
 
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(root))
     monkeypatch.setenv("FMNIST_QUICK", "1")
-    study_results(NAMES, seeds=seeds_, quick=True)
+    study_results(NAMES, seeds=seeds_, config=settings(quick=True))
     return root / "quick"
 
 

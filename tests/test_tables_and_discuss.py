@@ -18,6 +18,7 @@ from fmnist_helpers.runs import (
     run_experiment,
     study_results,
 )
+from fmnist_helpers.settings import settings
 from fmnist_helpers.study import PAPER
 
 NAMES = ("shallow", "wide", "early_stopping", "l2_first")
@@ -55,7 +56,7 @@ def models(cache) -> dict[str, seeds.Seeds]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FMNIST_RESULTS_DIR", str(cache.root))
         mp.setenv("FMNIST_PROGRESS", "0")
-        yield seeds.group(study_results(NAMES, quick=True))
+        yield seeds.group(study_results(NAMES, config=settings(quick=True)))
 
 
 def test_copied_runs_are_loaded_not_trained_again(cache, models):
@@ -119,13 +120,13 @@ def test_cached_results_finds_the_trained_runs_without_training(tmp_path, monkey
     from fmnist_helpers import planner
 
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / "results"))
-    trained = run_experiment("shallow", 0, quick=True)
+    trained = run_experiment("shallow", 0, config=settings(quick=True))
 
     def no_training(*args, **kwargs):
         raise AssertionError("cached_results must not train")
 
     monkeypatch.setattr(planner, "train_stack", no_training)
-    found = cached_results(["shallow", "deeper"], seeds=(0, 1), quick=True)
+    found = cached_results(["shallow", "deeper"], seeds=(0, 1), config=settings(quick=True))
     assert [(r.experiment.name, r.seed) for r in found] == [("shallow", 0)]
     assert found[0].history.rows == trained.history.rows
 
@@ -203,17 +204,17 @@ def test_data_and_mode_sentences(quick_data):
     text = discuss.describe_data(quick_data)
     assert "**2,000**" in text and "**500**" in text
     assert "exactly 200 training and 50 test images" in text
-    assert "Quick mode" in discuss.mode_line(True)
-    assert "60,000" in discuss.mode_line(False)
+    assert "Quick mode" in discuss.mode_line(settings(quick=True))
+    assert "60,000" in discuss.mode_line(settings(quick=False))
 
 
 def test_model_description_counts_parameters():
     from fmnist_helpers.study import READINGS, STUDY
 
-    text = discuss.describe_model(STUDY["mixed"], quick=False)
+    text = discuss.describe_model(STUDY["mixed"], config=settings(quick=False))
     assert "4 linear layers (784 → 50 → 50 → 50 → 10)" in text
     assert "batch normalisation" in text and "dropout with p = 0.2" in text
     assert "at most 50 epochs" in text and "against the best so far" in text
-    assert "0.001 × Σ|W|" in discuss.describe_model(STUDY["l1_l2"], quick=False)
-    prev = discuss.describe_model(READINGS["early_stopping_w50_prev"], quick=False)
+    assert "0.001 × Σ|W|" in discuss.describe_model(STUDY["l1_l2"], config=settings(quick=False))
+    prev = discuss.describe_model(READINGS["early_stopping_w50_prev"], config=settings(quick=False))
     assert "against the epoch before" in prev

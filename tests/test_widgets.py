@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from fmnist_helpers import widgets
+from fmnist_helpers import trainer, widgets
 from fmnist_helpers.runs import resolve
 from fmnist_helpers.settings import settings
 from fmnist_helpers.study import STUDY
@@ -131,7 +131,7 @@ def test_training_error_is_shown_in_the_status(monkeypatch):
     def fail(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(widgets, "train_one", fail)
+    monkeypatch.setattr(trainer, "train_one", fail)
     pg = playground("shallow")
     pg.train_button.click()
     assert pg.wait(TIMEOUT)
@@ -193,9 +193,8 @@ def test_early_stopping_on_a_validation_split_through_the_widgets():
 
 def test_on_grid_settings_show_the_grids_curves_at_once(monkeypatch):
     from fmnist_helpers import explorer
-    from fmnist_helpers import widgets as w
 
-    explorer.grid_results(quick=True)  # the quick grid, cached
+    explorer.grid_results(config=settings(quick=True))  # the quick grid, cached
     pg = playground("shallow")
     assert "From the grid" in pg.status.value and _image(pg.plot_output)
     assert "2 seeds" in pg.status.value and not pg.runs  # shown, not trained
@@ -203,7 +202,7 @@ def test_on_grid_settings_show_the_grids_curves_at_once(monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("an on-grid setting must show without training")
 
-    monkeypatch.setattr(w, "train_one", no_training)
+    monkeypatch.setattr(trainer, "train_one", no_training)
     pg.width.value = 50  # another point of the quick grid
     assert "From the grid" in pg.status.value
     pg.plot_output.outputs = ()
