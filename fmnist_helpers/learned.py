@@ -20,7 +20,7 @@ from matplotlib.ticker import PercentFormatter
 from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE, N_CLASSES, FashionMNIST
-from .models import linear_layers
+from .models import linear_layers, logits_in_chunks
 from .results import Result, get_data
 from .seeds import group, pct
 from .style import caption, styled
@@ -266,8 +266,7 @@ def _data_for(result: Result, data: FashionMNIST | None) -> FashionMNIST:
 
 @torch.no_grad()
 def _probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    return torch.cat([torch.softmax(model(images[i:i + 1000]), 1)
-                      for i in range(0, len(images), 1000)])
+    return torch.softmax(logits_in_chunks(model, images), 1)
 
 
 def mistakes(result: Result, data: FashionMNIST | None = None, top: int = 16,
@@ -378,13 +377,9 @@ def count_dead(model: nn.Module, images: torch.Tensor) -> list[int]:
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     hooks = [m.register_forward_hook(lambda _m, _i, out, k=k: _all_zero(zero, k, out))
              for k, m in enumerate(relus)]
-    was_training = model.training
-    model.eval()
     try:
-        for begin in range(0, len(images), 1000):
-            model(images[begin:begin + 1000])
+        logits_in_chunks(model, images)  # eval mode; the hooks see one chunk per call
     finally:
-        model.train(was_training)
         for hook in hooks:
             hook.remove()
     return [int(zero[k].sum()) for k in sorted(zero)]
