@@ -289,9 +289,9 @@ def paper_line(s: Seeds) -> str:
     if low <= ref.test_acc <= high:
         where = f"inside the 95% prediction interval for one more of our runs ({span})"
     elif round(100 * (ref.test_acc - high), 1) == 0 or round(100 * (low - ref.test_acc), 1) == 0:
-        edge = "upper" if ref.test_acc > high else "lower"
-        where = (f"just outside the 95% prediction interval for one more of our runs ({span}), "
-                 f"by less than 0.05 points at its {edge} end")
+        side = "above" if ref.test_acc > high else "below"
+        where = (f"just {side} the 95% prediction interval for one more of our runs ({span}), "
+                 "by less than 0.05 points")
     elif ref.test_acc > high:
         where = (f"{points(ref.test_acc - high)} above the 95% prediction interval for one more "
                  f"of our runs ({span})")
@@ -448,7 +448,7 @@ def rank_models(models: Sequence[Seeds]) -> str:
         tied = [f"{label(s)} ({pct_sd(s.summary(test_acc))})" for s in groups[0]]
         c = compare(groups[0][0], groups[0][-1])
         return (f"By mean test accuracy in the last epoch (mean ± sd over the seeds): "
-                f"{_and(tied)}. The seeds cannot put these models in an order: no cut between "
+                f"{_and(tied)}. Over these models the seeds give no order: no cut between "
                 "neighbours has every model above it clear of every model below it. Even the "
                 f"highest mean minus the lowest is " + _effect(c, groups[0][0], groups[0][-1])
                 + ".")
