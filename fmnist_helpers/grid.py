@@ -17,10 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .results import Result, cached_results
 from .settings import Settings, settings
 from .study import CONTROLS, READINGS, STUDY, Experiment
+
+if TYPE_CHECKING:
+    from .sweep import Sweep
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,19 @@ def grid_for(config: Settings | None = None) -> Grid:
     return QUICK_GRID if (config or settings()).quick else GRID
 
 
+def grid_sweep(config: Settings | None = None) -> Sweep:
+    """The grid in force as a sweep (:mod:`fmnist_helpers.sweep`): the same experiments, names
+    and seeds; ``python -m fmnist_helpers.sweep grid`` writes its sweep page."""
+    from .sweep import Sweep
+
+    grid = grid_for(config)
+    axes = {"n_linear": grid.depths, "hidden": grid.widths, "dropout": grid.dropouts}
+    if len(grid.batch_norms) > 1:
+        axes["batch_norm"] = grid.batch_norms
+    return Sweep("grid", axes, grid.seeds, {"batch_norm": grid.batch_norms[0]}
+                 if len(grid.batch_norms) == 1 else {})
+
+
 def _known() -> list[Experiment]:
     return [*STUDY.values(), *READINGS.values(), *CONTROLS.values()]
 
@@ -84,8 +101,8 @@ def grid_experiment(depth: int, width: int, dropout: float, batch_norm: bool = F
 
 
 def grid_experiments(config: Settings | None = None) -> list[Experiment]:
-    """The experiments of the grid in force (quick or full), one per point."""
-    return [grid_experiment(*point) for point in grid_for(config).points()]
+    """The experiments of the grid in force (quick or full), one per point: its sweep's."""
+    return grid_sweep(config).experiments()
 
 
 def grid_runs(config: Settings | None = None) -> list[tuple[Experiment, int]]:

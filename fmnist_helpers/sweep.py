@@ -38,7 +38,6 @@ except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
     import tomli as tomllib
 
 from .constraints import ALIASES, check_seed
-from .planner import LocalPool, train_runs
 from .results import Result
 from .settings import Settings, scheduler_address, settings
 from .study import CONTROLS, DEPTH_LR, READINGS, STUDY, Experiment, get_experiment
@@ -49,6 +48,7 @@ LABELS = {"n_linear": "depth (linear layers)", "hidden": "width (units per hidde
           "lr": "learning rate", "batch_norm": "batch norm"}
 REPORT_DIR = Path(__file__).resolve().parent.parent / "report"
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+BUILTIN = "grid"  # the command's name for the explorer's grid (grid.grid_sweep)
 
 
 class SweepError(ValueError):
@@ -168,8 +168,7 @@ class Sweep:
         study's own experiments when it has exactly these numbers, so they share runs."""
         words = [w for w in (_word(k, v) for k, v in setting.items()) if w]
         name = "_".join([self.name, *words])
-        title = ", ".join(f"{label(k)} {v:g}" if isinstance(v, float) else f"{label(k)} {v}"
-                          for k, v in setting.items())
+        title = ", ".join(_titled(k, v) for k, v in setting.items())
         recipe = self.recipe()
         experiment = recipe.replace(name=name, title=title[:1].upper() + title[1:],
                                     notes=f"Sweep {self.name}: the {self.base} experiment"
@@ -188,6 +187,14 @@ class Sweep:
     def runs(self) -> list[tuple[Experiment, int]]:
         """Every (experiment, seed) of the sweep, settings slowest."""
         return [(e, s) for e in self.experiments() for s in self.seeds]
+
+
+def _titled(knob: str, value) -> str:
+    """A knob's value in an experiment's title: "depth 3", "dropout 0.2", "batch norm"."""
+    words = {"n_linear": "depth", "hidden": "width"}.get(knob, label(knob))
+    if isinstance(value, bool):
+        return words if value else f"no {words}"
+    return f"{words} {value:g}" if isinstance(value, float) else f"{words} {value}"
 
 
 def _said(values: dict) -> str:
@@ -245,6 +252,8 @@ def load_sweep(path: str | Path) -> Sweep:
 def executor_for(scheduler: str | None = None):
     """A Dask cluster's executor when a scheduler is named (here or by ``FMNIST_SCHEDULER``),
     else this machine's processes."""
+    from .planner import LocalPool  # the trainer: imported by the functions that train only
+
     scheduler = scheduler or scheduler_address()
     if scheduler:
         from .cluster import DaskCluster
@@ -257,6 +266,8 @@ def run_sweep(sweep: Sweep | str | Path, config: Settings | None = None,
               scheduler: str | None = None) -> list[Result]:
     """Every run of a sweep (a Sweep, or a TOML file's path), in :meth:`Sweep.runs`' order:
     cached ones loaded, the others trained (here, or on the Dask cluster at ``scheduler``)."""
+    from .planner import train_runs
+
     sweep = sweep if isinstance(sweep, Sweep) else load_sweep(sweep)
     executor = executor_for(scheduler)
     try:
@@ -279,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fmnist_helpers.sweep",
         description="Train a sweep described in a TOML file and write its explorer page.")
-    parser.add_argument("file", help="the sweep file (see examples/sweep_lr.toml)")
+    parser.add_argument("file", help="the sweep file (see examples/sweep_lr.toml), or grid: "
+                        "the explorer's built-in grid")
     parser.add_argument("--scheduler", help="a Dask scheduler's address, tcp://host:8786 "
                         "(default: FMNIST_SCHEDULER, else this machine)")
     parser.add_argument("--quick", action="store_true", help="quick mode (as FMNIST_QUICK=1)")
@@ -288,8 +300,13 @@ def main(argv: list[str] | None = None) -> int:
     from .sweep_page import write_sweep_page
 
     try:
-        sweep = load_sweep(args.file)
         config = settings(True if args.quick else None)
+        if args.file == BUILTIN and not Path(args.file).exists():
+            from .grid import grid_sweep
+
+            sweep = grid_sweep(config)
+        else:
+            sweep = load_sweep(args.file)
         start = time.perf_counter()
         results = run_sweep(sweep, config, args.scheduler)
         took = time.perf_counter() - start

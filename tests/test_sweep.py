@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from fmnist_helpers import grid
 from fmnist_helpers import sweep as sweeps
 from fmnist_helpers.results import cached_results
 from fmnist_helpers.seeds import collapsed
@@ -82,6 +83,22 @@ def test_names_follow_the_settings_and_reuse_the_studys_models():
     bn = Sweep("b", {"batch_norm": [True], "lr": [0.3]}, 1).experiments()
     assert bn[0].name == "depth_lr_d3_lr0.3_bn"  # the depth section's own runs
     assert Sweep("x", {"lr": [0.1]}, 1, base="wide").experiments()[0] is STUDY["wide"]
+
+
+def test_the_explorers_grid_is_a_sweep(tmp_path, monkeypatch):
+    for quick in (False, True):
+        config = sweeps.settings(quick=quick)
+        sweep = grid.grid_sweep(config)
+        points = grid.grid_for(config).points()
+        assert sweep.seeds == grid.grid_for(config).seeds == (0, 1)
+        assert len(sweep.settings()) == len(points) == (8 if quick else 36)
+        own = [grid.grid_experiment(*p) for p in points]
+        assert [(e.name, e.title, e.numbers_key()) for e in sweep.experiments()] == [
+            (e.name, e.title, e.numbers_key()) for e in own]  # so they share cached runs
+    monkeypatch.setenv("FMNIST_RESULTS_DIR", str(tmp_path / "results"))
+    assert sweeps.main(["grid", "--quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "grid.html").stat().st_size > 3_000_000
+    assert len(grid.cached_grid_results(sweeps.settings(quick=True))) == 16
 
 
 @pytest.mark.parametrize("text, message", [
