@@ -2,16 +2,11 @@
 then the few things the reproduction learned, and which of them replicated. The results
 notebook and ``report/index.html`` open with these.
 
-*Could the study's single run be one more of ours?* For each row of the study's table, the
-t-based 95% prediction interval for one new run is computed from our seeds (those that did not
-collapse): mean ± t(0.975, n-1) · sd · √(1 + 1/n) (:func:`fmnist_helpers.seeds.
-prediction_interval`). The study's test accuracy inside it is one verdict; for the
-early-stopping rows its number of epochs inside the same kind of interval for our epochs is a
-second one. A row is *reproduced* when every verdict holds. When the literal configuration
-misses, the readings of that row (:data:`~fmnist_helpers.study.READINGS`) are tried by the same
-rule, and the *set* of readings consistent with the row is reported, none singled out.
-The rows whose parameters were chosen by a sweep towards the study's own numbers (the penalty
-strengths and learning rate of the L1 and L2 rows) are named as tuned.
+The verdicts are :mod:`fmnist_helpers.verdicts`' (could the study's run be one more of ours?),
+the lessons :mod:`fmnist_helpers.lessons`'; this module puts them into the report's words and
+tables (:func:`headline`, :func:`verdict_table`, :func:`lessons`), checks that each replicates,
+loads the runs (:func:`load_or_train`, the results notebook's loader, the one function here
+that trains) and compares two caches. Its public names include the verdicts' and lessons'.
 
 *Replication.* The seeds are split into two independent sets (the first half and the second,
 :func:`fmnist_helpers.seeds.seed_sets`); every verdict and lesson is computed on each set and on
@@ -25,128 +20,57 @@ differs between two result caches (two machines' ``results/full``, say).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from .lessons import (
+    Lesson,
+    lesson_collapse,
+    lesson_items,
+    lesson_ranking,
+    lesson_stopping,
+    lesson_width,
+    top_group,
+)
 from .results import Result
 from .seeds import (
     PREDICTION_METHOD,
-    Seeds,
-    compare,
     epochs,
-    group,
     mean_sd,
-    p_value,
-    pct,
-    prediction_interval,
-    ranking_agreement,
     seed_sets,
     seeds_text,
-    separated,
     test_acc,
 )
 from .settings import Settings
-from .study import PAPER, REG_LR, STUDY, PaperResult, base_of, changes
+from .study import STUDY
 from .tables import Table, check_same_mode, epochs_text
+from .verdicts import (
+    consistent,
+    interval_of,
+    interval_text,
+    names_text,
+    readings_of,
+    tuned,
+    tuned_rows,
+    verdict,
+    verdicts,
+    where,
+)
+
+__all__ = [
+    "headline", "verdict_text", "verdict_table", "lessons", "conclusions", "replication",
+    "replication_note", "replication_table", "load_or_train", "split_readings", "load_folder",
+    "compare_folders", "main", "NEEDS",
+    # the verdicts' and the lessons'
+    "consistent", "interval_of", "readings_of", "tuned", "tuned_rows", "verdict", "verdicts",
+    "where", "Lesson", "lesson_collapse", "lesson_items", "lesson_ranking", "lesson_stopping",
+    "lesson_width", "top_group",
+]
 
 NEEDS = 2  # seeds per set that replication needs (a prediction interval needs two)
-
-
-# ---------------------------------------------------------------------------------------------
-# One row of the study against our seeds
-# ---------------------------------------------------------------------------------------------
-
-def interval_of(s: Seeds, measure=test_acc) -> tuple[float, float]:
-    """The 95% prediction interval for one more run of ``s`` (seeds that did not collapse),
-    cut to what the measure can be: an accuracy in [0, 1], at least one epoch."""
-    low, high = prediction_interval(s.values(measure, kept=True))
-    if math.isnan(low):
-        return low, high
-    if measure is epochs:
-        return max(low, 1.0), high
-    return max(low, 0.0), min(high, 1.0)
-
-
-def where(value: float, s: Seeds, measure=test_acc) -> str:
-    """"consistent", "above" or "below" our prediction interval; "one seed" without one."""
-    low, high = interval_of(s, measure)
-    if math.isnan(low):
-        return "one seed"
-    if value > high:
-        return "above"
-    return "below" if value < low else "consistent"
-
-
-def consistent(s: Seeds, paper: PaperResult) -> bool | None:
-    """True when the study's row could be one more run of ``s``: its test accuracy (and, with
-    early stopping, its epochs) inside our prediction intervals; None with a single seed."""
-    checks = [where(paper.test_acc, s)]
-    if s.experiment.early_stopping:
-        checks.append(where(paper.epochs, s, epochs))
-    if "one seed" in checks:
-        return None
-    return all(c == "consistent" for c in checks)
-
-
-def tuned(name: str) -> bool:
-    """True for a row whose parameters were chosen by a sweep towards the study's own numbers
-    (:mod:`fmnist_helpers.study`: the penalised models' learning rate and strengths)."""
-    e = STUDY[name]
-    return e.lr == REG_LR and bool(e.l1 or e.l2 or e.l2_first)
-
-
-def tuned_rows() -> list[str]:
-    return [n for n in PAPER if tuned(n)]
-
-
-def readings_of(name: str, readings: dict[str, Seeds]) -> list[Seeds]:
-    return [s for reading, s in readings.items() if base_of(reading) == name]
-
-
-def verdict(name: str, literal: Seeds, readings: dict[str, Seeds]) -> tuple[str, list[Seeds]]:
-    """The verdict on one row of the study, and every reading consistent with it."""
-    paper = PAPER[name]
-    fit = consistent(literal, paper)
-    if fit is None:
-        return "not judged: one seed", []
-    if fit:
-        return "reproduced", []
-    fitting = [s for s in readings_of(name, readings) if consistent(s, paper)]
-    if fitting:
-        return "reproduced under another reading", fitting
-    if literal.experiment.early_stopping and where(paper.test_acc, literal) == "consistent":
-        return "accuracy reproduced, epochs not", []
-    return "not reproduced", []
-
-
-def verdicts(results: Iterable[Result], readings: Iterable[Result] = ()) -> pd.DataFrame:
-    """One row per row of the study's table, in its order: the verdicts and the numbers."""
-    ours, others = group(results), group(readings)
-    rows = []
-    for name, paper in sorted(PAPER.items(), key=lambda item: -item[1].test_acc):
-        if name not in ours:
-            continue
-        s = ours[name]
-        word, fitting = verdict(name, s, others)
-        rows.append({
-            "name": name, "verdict": word, "readings": [r.name for r in fitting],
-            "how": [changes(r.experiment, STUDY[name]) for r in fitting],
-            "accuracy": where(paper.test_acc, s),
-            "epochs": where(paper.epochs, s, epochs) if s.experiment.early_stopping else "",
-            "study test": paper.test_acc, "study epochs": paper.epochs,
-            "literal": s, "tuned": tuned(name),
-        })
-    return pd.DataFrame(rows)
-
-
-def _range(low: float, high: float, scale: float = 100, digits: int = 1) -> str:
-    if math.isnan(low):
-        return "-"
-    return f"{scale * low:.{digits}f} to {scale * high:.{digits}f}"
 
 
 def verdict_text(row: dict) -> str:
@@ -171,11 +95,12 @@ def verdict_table(results: Iterable[Result], readings: Iterable[Result] = ()) ->
             "study row": row["name"] + (" (tuned)" if row["tuned"] else ""),
             "study test %": f"{100 * row['study test']:.1f}",
             "ours test %: mean ± sd (95% PI)": (f"{mean_sd(s.summary(test_acc))} "
-                                               f"({_range(*interval_of(s))})"),
+                                               f"({interval_text(*interval_of(s))})"),
             "accuracy": row["accuracy"],
             "study epochs": str(row["study epochs"]),
-            "our epochs (95% PI)": (f"{epochs_text(s)} ({_range(*interval_of(s, epochs), 1, 0)})"
-                                    if early else epochs_text(s)),
+            "our epochs (95% PI)": (
+                f"{epochs_text(s)} ({interval_text(*interval_of(s, epochs), 1, 0)})" if early
+                else epochs_text(s)),
             "epochs": row["epochs"] or "-",
             "verdict": verdict_text(row) + mark,
         })
@@ -211,160 +136,21 @@ def headline(results: Iterable[Result], readings: Iterable[Result] = ()) -> str:
     text = ", ".join(parts)
     half = frame.name[frame.verdict == "accuracy reproduced, epochs not"]
     if len(half):
-        text += (f"; {_names(half)} {'matches' if len(half) == 1 else 'match'} in accuracy "
+        text += (f"; {names_text(half)} {'matches' if len(half) == 1 else 'match'} in accuracy "
                  "but not in epochs")
     missing = frame.name[frame.verdict.isin(["not reproduced", "not judged: one seed"])]
     if len(missing):
-        text += f"; {_names(missing)} {'is' if len(missing) == 1 else 'are'} not"
+        text += f"; {names_text(missing)} {'is' if len(missing) == 1 else 'are'} not"
     text += (". Reproduced: the study's run lies in the 95% prediction interval for one more of "
              "ours, in accuracy and, with early stopping, in epochs.")
     hit = [n for n in frame.name if tuned(n)]
     if hit:
-        text += (f" The parameters of {_names(hit)} were tuned towards the study's rows (a "
+        text += (f" The parameters of {names_text(hit)} were tuned towards the study's rows (a "
                  f"sweep of learning rate and penalty strength, `study.py`), so "
                  f"{'its match is' if len(hit) == 1 else 'their matches are'} partly by "
                  "construction.")
     return text + " " + replication_note(results, readings)
 
-
-def _names(names: Iterable[str]) -> str:
-    names = [f"`{n}`" for n in names]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _w(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
-
-
-# ---------------------------------------------------------------------------------------------
-# Lessons: each as (sentence, conclusion without digits), the second for replication
-# ---------------------------------------------------------------------------------------------
-
-Lesson = tuple[str, str]
-
-
-def _lesson_width(ours: dict[str, Seeds], others: dict[str, Seeds]) -> Lesson | None:
-    pairs = [(base_of(r), s) for r, s in others.items() if r.endswith("_w50")
-             and base_of(r) in ours and base_of(r) in PAPER]
-    if not pairs:
-        return None
-    fit50 = [b for b, s in pairs if consistent(s, PAPER[b])]
-    fit10 = [b for b, _ in pairs if consistent(ours[b], PAPER[b])]
-    text = (f"**Width of the variants.** Of the {len(pairs)} models the study builds 'the same "
-            f"as the shallow one', the study's row is consistent with 50 hidden units for "
-            f"{len(fit50)} ({_names(fit50) if fit50 else 'none'}) and with 10 for {len(fit10)} "
-            f"({_names(fit10) if fit10 else 'none'}).")
-    return text, f"50 units fit: {', '.join(fit50) or 'none'}; 10 units fit: " \
-                 f"{', '.join(fit10) or 'none'}"
-
-
-def _lesson_stopping(ours: dict[str, Seeds], others: dict[str, Seeds]) -> Lesson | None:
-    lines, keys = [], []
-    for name in ("early_stopping", "mixed"):
-        if name not in ours:
-            continue
-        paper = PAPER[name]
-        tried = [ours[name], *readings_of(name, others)]
-        in_epochs = [s for s in tried if where(paper.epochs, s, epochs) == "consistent"]
-        fitting = [s for s in tried if consistent(s, paper)]
-
-        def how(s: Seeds, name=name) -> str:
-            return "as first read" if s is ours[name] else changes(s.experiment, STUDY[name])
-
-        lines.append(
-            f"for `{name}` the study ran {paper.epochs} epochs; read literally the rule stops "
-            f"after {epochs_text(ours[name])} (95% prediction interval "
-            f"{_range(*interval_of(ours[name], epochs), 1, 0)}); of {len(tried)} readings, "
-            f"{len(in_epochs)} include {paper.epochs} epochs in their prediction interval and "
-            f"{len(fitting)} also the study's accuracy"
-            + (f" ({'; '.join(how(s) for s in fitting)})" if fitting else ""))
-        keys.append(f"{name}: {', '.join(s.name for s in fitting) or 'none'}")
-    if not lines:
-        return None
-    return ("**Early stopping.** Median epochs (range) over the seeds: " + "; ".join(lines)
-            + ". Every reading consistent with the row is a possible explanation; none is "
-              "singled out."), "; ".join(keys)
-
-
-def _lesson_collapse(ours: dict[str, Seeds], others: dict[str, Seeds]) -> Lesson:
-    hit = {name: s for name, s in {**ours, **others}.items() if s.collapsed}
-    if not hit:
-        return ("**No collapse.** Every seed of every model and reading trained past chance "
-                "level in this run.", "none")
-    parts = []
-    for name, s in hit.items():
-        seeds = ", ".join(f"seed {r.seed} ({pct(r.final['test_acc'])})" for r in s.collapsed)
-        parts.append(f"`{name}`: {len(s.collapsed)} of {len(s)} ({seeds})")
-    return (f"**Collapses.** {_w(len(hit), 'model')} had seeds that ended at chance level or "
-            f"diverged: {'; '.join(parts)}. They are reported apart from the other seeds, and "
-            "the tests rank all seeds, so one collapse cannot turn a conclusion around.",
-            ", ".join(sorted(hit)))
-
-
-def top_group(models: Sequence[Seeds], best: bool = True) -> list[Seeds]:
-    """The first (or last) model by mean test accuracy and every model within the seeds' noise
-    of it (not :func:`~fmnist_helpers.seeds.separated` from it), by mean."""
-    ranked = sorted(models, key=lambda s: -s.summary(test_acc).mean)
-    if not best:
-        ranked = ranked[::-1]
-    lead = ranked[0]
-    return [lead] + [s for s in ranked[1:] if not separated(compare(lead, s))]
-
-
-def _lesson_ranking(ours: dict[str, Seeds]) -> Lesson | None:
-    names = [n for n in PAPER if n in ours]
-    if len(names) < 2:
-        return None
-    theirs = sorted(names, key=lambda n: -PAPER[n].test_acc)
-    mine = sorted(names, key=lambda n: -ours[n].summary(test_acc).mean)
-    tau, p = ranking_agreement(mine, theirs)
-    models = [ours[n] for n in names]
-    top, bottom = [s.name for s in top_group(models)], [s.name for s in top_group(models, False)]
-
-    def group_text(g: list[str], word: str) -> str:
-        if len(g) == 1:
-            return f"our {word} is `{g[0]}`, clear of every other model"
-        return (f"our {word} cannot be named: the seeds do not separate `{g[0]}` (the "
-                f"{'highest' if word == 'best' else 'lowest'} mean) from {_names(g[1:])}")
-
-    return (f"**Ranking.** Kendall's tau between the study's order of its {len(names)} models "
-            f"and ours (by mean test accuracy) is {tau:.2f} ({p_value(p)}; 1 is the same "
-            f"order, 0 none). The study's best is `{theirs[0]}` and its worst `{theirs[-1]}`; "
-            f"{group_text(top, 'best')}; {group_text(bottom, 'worst')} (an order is named only "
-            "where the bootstrap interval of the difference excludes 0 and p < 0.05).",
-            f"best: {', '.join(sorted(top))}; worst: {', '.join(sorted(bottom))}")
-
-
-def _lessons(results: list[Result], readings: list[Result]) -> dict[str, Lesson]:
-    ours, others = group(results), group(readings)
-    items = {"width of the variants": _lesson_width(ours, others),
-             "early stopping": _lesson_stopping(ours, others),
-             "collapses": _lesson_collapse(ours, others),
-             "ranking": _lesson_ranking(ours)}
-    return {k: v for k, v in items.items() if v is not None}
-
-
-def lesson_width(results: Iterable[Result], readings: Iterable[Result]) -> str | None:
-    """Whether the study's "same as the shallow one" variants fit with 50 hidden units."""
-    item = _lesson_width(group(results), group(readings))
-    return item and item[0]
-
-
-def lesson_stopping(results: Iterable[Result], readings: Iterable[Result]) -> str | None:
-    """Which readings of the early-stopping rule are consistent with the study's row."""
-    item = _lesson_stopping(group(results), group(readings))
-    return item and item[0]
-
-
-def lesson_collapse(results: Iterable[Result], readings: Iterable[Result] = ()) -> str:
-    """Which models had seeds that collapsed to chance, named."""
-    return _lesson_collapse(group(results), group(readings))[0]
-
-
-def lesson_ranking(results: Iterable[Result]) -> str | None:
-    """Kendall's tau between the study's ranking and ours, and our best and worst groups."""
-    item = _lesson_ranking(group(results))
-    return item and item[0]
 
 
 def lessons(results: Iterable[Result], readings: Iterable[Result] = ()) -> str:
@@ -373,7 +159,7 @@ def lessons(results: Iterable[Result], readings: Iterable[Result] = ()) -> str:
     results, readings = list(results), list(readings)
     status = {f["finding"]: f for f in replication(results, readings)}
     items = []
-    for key, (text, _) in _lessons(results, readings).items():
+    for key, (text, _) in lesson_items(results, readings).items():
         rep = status.get(f"lesson: {key}")
         if rep and rep["replicated"] == "yes":
             text += " *Replicated: both seed sets say the same.*"
@@ -399,7 +185,7 @@ def conclusions(results: Iterable[Result], readings: Iterable[Result] = ()) -> d
             f" ({', '.join(row['readings'])})" if row["readings"] else "")
     for j in judge_claims(results):
         out[f"claim: {j.claim.text}"] = verdict_kind(j.verdict)
-    for key, (_, conclusion) in _lessons(results, readings).items():
+    for key, (_, conclusion) in lesson_items(results, readings).items():
         out[f"lesson: {key}"] = conclusion
     return out
 
