@@ -52,6 +52,24 @@ def _lesson_width(ours: dict[str, Seeds], others: dict[str, Seeds]) -> Lesson | 
                  f"{', '.join(fit10) or 'none'}"
 
 
+def _readings_allow(tried: int, in_epochs: int, fitting: int, study_epochs: int) -> str:
+    """"Of the 8 readings tried, 6 allow the study's 16 epochs (...), and 2 of them its accuracy
+    as well": counts said as words read them ("None of the 4 readings", "all 3 readings")."""
+    if in_epochs == 0:
+        return (f"None of the {tried} readings tried allows the study's {study_epochs} epochs"
+                if tried > 1 else f"The one reading tried does not allow {study_epochs} epochs")
+    allow = ("the one reading tried allows" if tried == 1 else
+             f"all {tried} readings tried allow" if in_epochs == tried else
+             f"of the {tried} readings tried, {in_epochs} allow" if in_epochs > 1 else
+             f"of the {tried} readings tried, one allows")
+    also = (("that one its accuracy as well" if fitting else "that one not its accuracy")
+            if in_epochs == 1 else "none of them its accuracy as well" if fitting == 0 else
+            f"{'all' if fitting == in_epochs else fitting} of them its accuracy as well")
+    text = (f"{allow} the study's {study_epochs} epochs (inside the prediction interval for "
+            f"their epochs), and {also}")
+    return text[:1].upper() + text[1:]
+
+
 def _lesson_stopping(ours: dict[str, Seeds], others: dict[str, Seeds]) -> Lesson | None:
     lines, keys = [], []
     for name in ("early_stopping", "mixed"):
@@ -68,10 +86,8 @@ def _lesson_stopping(ours: dict[str, Seeds], others: dict[str, Seeds]) -> Lesson
         lines.append(
             f"for `{name}` the study ran {paper.epochs} epochs; read literally the rule stops "
             f"after {epochs_text(ours[name])} (95% prediction interval "
-            f"{interval_text(*interval_of(ours[name], epochs), 1, 0)}); of {len(tried)} "
-            "readings, "
-            f"{len(in_epochs)} include {paper.epochs} epochs in their prediction interval and "
-            f"{len(fitting)} also the study's accuracy"
+            f"{interval_text(*interval_of(ours[name], epochs), 1, 0)}). "
+            + _readings_allow(len(tried), len(in_epochs), len(fitting), paper.epochs)
             + (f" ({'; '.join(how(s) for s in fitting)})" if fitting else ""))
         keys.append(f"{name}: {', '.join(s.name for s in fitting) or 'none'}")
     if not lines:

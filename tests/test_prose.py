@@ -156,3 +156,17 @@ def test_the_fifty_unit_reading_is_set_beside_the_study():
     assert isinstance(evidence.nearer_fifty(ten, fifty), bool)
     with pytest.raises(ValueError, match="widths 50 and 10"):
         evidence.width_evidence(fifty, ten)
+
+
+def test_counts_of_readings_are_said_as_words_read_them():
+    from fmnist_helpers.lessons import _readings_allow
+
+    none = "None of the 4 readings tried allows the study's 38 epochs"
+    assert _readings_allow(4, 0, 0, 38) == none
+    text = _readings_allow(8, 6, 2, 16)
+    assert text.startswith("Of the 8 readings tried, 6 allow the study's 16 epochs")
+    assert text.endswith("and 2 of them its accuracy as well")
+    assert _readings_allow(3, 3, 3, 16).startswith("All 3 readings tried allow")
+    assert _readings_allow(3, 1, 0, 16).endswith("that one not its accuracy")
+    assert " 0 of " not in " ".join(_readings_allow(n, k, f, 16) for n in (1, 4) for k in
+                                    range(n + 1) for f in range(k + 1))
