@@ -301,3 +301,55 @@ def map_results(config: Settings | None = None) -> list:
 
     config = config or settings()
     return train_runs(map_runs(config), config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dead units of a finished network, on the whole test set
+# ---------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def count_dead(model: nn.Module, images: torch.Tensor) -> list[int]:
+    """Per hidden layer, the ReLU units of ``model`` (eval mode) at zero for every image."""
+    zero: dict[int, torch.Tensor] = {}
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    hooks = [m.register_forward_hook(lambda _m, _i, out, k=k: _all_zero(zero, k, out))
+             for k, m in enumerate(relus)]
+    from .models import logits_in_chunks
+
+    try:
+        logits_in_chunks(model, images)  # eval mode; the hooks see one chunk per call
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return [int(zero[k].sum()) for k in sorted(zero)]
+
+
+def _all_zero(zero: dict[int, torch.Tensor], k: int, out: torch.Tensor) -> None:
+    """Record which units of ReLU ``k`` stayed at zero on this chunk and every one before."""
+    now = (out == 0).all(0)
+    zero[k] = zero[k] & now if k in zero else now
+
+
+def dead_units(result, data=None) -> list[int]:
+    """Per hidden layer of the run's final network, the units dead on the whole test set."""
+    from .learned import data_for
+
+    data = data_for(result, data)
+    return count_dead(result.model(), data.test.images)
+
+
+def dead_units_table(results):
+    """One row per run: dead units per hidden layer, their total, and the test accuracy."""
+    rows = []
+    for r in results:
+        dead = dead_units(r)
+        rows.append({"model": r.experiment.name, "seed": str(r.seed),
+                     "dead units, layer 1 to last": ", ".join(map(str, dead)),
+                     "dead of all": f"{sum(dead)} of {r.experiment.hidden * len(dead)}",
+                     "test %": f"{100 * r.final['test_acc']:.1f}"})
+    import pandas as pd
+
+    from .tables import Table
+
+    return Table(pd.DataFrame(rows), "A dead unit outputs zero for every test image: it passes "
+                                     "no signal forward and no gradient back.")

@@ -4,7 +4,10 @@ Everything here reads a run's stored test predictions and final weights (see
 :class:`fmnist_helpers.results.Artifacts`); nothing is trained. Over several seeds of a model, the
 seeds that collapsed to chance (:func:`fmnist_helpers.seeds.collapsed`) are left out of means
 and spreads, as in the rest of the report. Every figure function returns a matplotlib
-``Figure`` with a one-line caption under it saying what to look at.
+``Figure`` with a one-line caption under it saying what to look at. (Dead units are counted in
+:mod:`fmnist_helpers.diagnostics`.) The module runs past the package's usual ~450 lines because
+its figures share its counting helpers and are called as ``learned.plot_*`` by the notebooks and
+the playground alike.
 """
 
 from __future__ import annotations
@@ -255,7 +258,8 @@ def describe_classes(results: Runs, top: int = 3) -> str:
 # One run: its mistakes, its first layer, its dead units
 # ---------------------------------------------------------------------------------------------
 
-def _data_for(result: Result, data: FashionMNIST | None) -> FashionMNIST:
+def data_for(result: Result, data: FashionMNIST | None) -> FashionMNIST:
+    """The data a run was scored on: ``data`` when given (checked), else loaded."""
     data = get_data(result.quick) if data is None else data
     if len(data.test) != len(result.predictions):
         raise ValueError(f"the run has predictions for {len(result.predictions):,} test images, "
@@ -278,7 +282,7 @@ def mistakes(result: Result, data: FashionMNIST | None = None, top: int = 16,
     model rebuilt from the stored weights). With ``against`` (another run on the same test
     set): ``other predicted`` and ``other right``, what that run makes of the same images.
     """
-    data = _data_for(result, data)
+    data = data_for(result, data)
     predicted, labels = result.predictions, data.test.labels
     wrong = torch.nonzero(predicted != labels).flatten()
     probs = _probabilities(result.model(), data.test.images[wrong])
@@ -290,7 +294,7 @@ def mistakes(result: Result, data: FashionMNIST | None = None, top: int = 16,
                           "predicted": [CLASSES[c] for c in predicted[rows]],
                           "confidence": confidence[order].numpy()})
     if against is not None:
-        _data_for(against, data)  # the same test set
+        data_for(against, data)  # the same test set
         other = against.predictions[rows]
         frame["other predicted"] = [CLASSES[c] for c in other]
         frame["other right"] = (other == labels[rows]).numpy()
@@ -306,7 +310,7 @@ def plot_mistakes(result: Result, data: FashionMNIST | None = None, top: int = 1
                   against: Result | None = None, columns: int = 8) -> Figure:
     """The run's most confident mistakes as images, true and predicted class under each;
     with ``against``, whether that other run gets each image right."""
-    data = _data_for(result, data)
+    data = data_for(result, data)
     table = mistakes(result, data, top, against)
     rows = max(1, -(-len(table) // columns))
     lines = 3 if against is not None else 2  # title lines above each image
@@ -345,7 +349,7 @@ def plot_first_layer(result: Result | nn.Module, data: FashionMNIST | None = Non
                      columns: int = 10, title: str | None = None) -> Figure:
     """Each first-layer unit's weights as an image (red positive, blue negative, white zero,
     one symmetric scale for all), under the mean test image of each class."""
-    data = data if isinstance(result, nn.Module) else _data_for(result, data)
+    data = data if isinstance(result, nn.Module) else data_for(result, data)
     units = first_layer_images(result)
     limit = float(units.abs().max()) or 1.0
     unit_rows = -(-len(units) // columns)
@@ -368,46 +372,6 @@ def plot_first_layer(result: Result | nn.Module, data: FashionMNIST | None = Non
     caption(fig, "Red pixels push a unit up, blue pull it down: compare each unit with the "
                   "class silhouettes above to see which shapes it detects.")
     return fig
-
-
-@torch.no_grad()
-def count_dead(model: nn.Module, images: torch.Tensor) -> list[int]:
-    """Per hidden layer, the ReLU units of ``model`` (eval mode) at zero for every image."""
-    zero: dict[int, torch.Tensor] = {}
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    hooks = [m.register_forward_hook(lambda _m, _i, out, k=k: _all_zero(zero, k, out))
-             for k, m in enumerate(relus)]
-    try:
-        logits_in_chunks(model, images)  # eval mode; the hooks see one chunk per call
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return [int(zero[k].sum()) for k in sorted(zero)]
-
-
-def _all_zero(zero: dict[int, torch.Tensor], k: int, out: torch.Tensor) -> None:
-    """Record which units of ReLU ``k`` stayed at zero on this chunk and every one before."""
-    now = (out == 0).all(0)
-    zero[k] = zero[k] & now if k in zero else now
-
-
-def dead_units(result: Result, data: FashionMNIST | None = None) -> list[int]:
-    """Per hidden layer of the run's final network, the units dead on the whole test set."""
-    data = _data_for(result, data)
-    return count_dead(result.model(), data.test.images)
-
-
-def dead_units_table(results: Iterable[Result]) -> Table:
-    """One row per run: dead units per hidden layer, their total, and the test accuracy."""
-    rows = []
-    for r in results:
-        dead = dead_units(r)
-        rows.append({"model": r.experiment.name, "seed": str(r.seed),
-                     "dead units, layer 1 to last": ", ".join(map(str, dead)),
-                     "dead of all": f"{sum(dead)} of {r.experiment.hidden * len(dead)}",
-                     "test %": f"{100 * r.final['test_acc']:.1f}"})
-    return Table(pd.DataFrame(rows), "A dead unit outputs zero for every test image: it passes "
-                                     "no signal forward and no gradient back.")
 
 
 def confused_pairs_table(results_by_model: Runs, top: int = 5) -> Table:

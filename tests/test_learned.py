@@ -8,7 +8,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fmnist_helpers import learned
+from fmnist_helpers import diagnostics, learned
 from fmnist_helpers.data import CLASSES
 from fmnist_helpers.models import build_mlp
 from fmnist_helpers.runs import study_results, train_runs
@@ -51,9 +51,9 @@ def test_dead_units_on_a_hand_built_network():
         second.weight.zero_()
         second.bias.copy_(torch.tensor([-1.0, 1.0, 0.0, 2.0]))  # two dead, two alive
     images = torch.zeros(2_500, 28, 28)
-    assert learned.count_dead(model, images) == [3, 2]
+    assert diagnostics.count_dead(model, images) == [3, 2]
     images[1_700, 0, 0] = 0.5  # lit in the second chunk of 1,000 only
-    assert learned.count_dead(model, images) == [2, 2]
+    assert diagnostics.count_dead(model, images) == [2, 2]
     assert model.training  # the model's mode is left as it was
 
 
@@ -139,9 +139,9 @@ def test_first_layer_dead_units_and_figures(runs, quick_data):
     images = learned.first_layer_images(wide)
     assert images.shape == (50, 28, 28)
     assert torch.equal(images.flatten(1), wide.state_dict()["1.weight"])
-    dead = learned.dead_units(shallow, quick_data)
+    dead = diagnostics.dead_units(shallow, quick_data)
     assert len(dead) == 2 and all(0 <= n <= 10 for n in dead)
-    table = learned.dead_units_table(runs).frame
+    table = diagnostics.dead_units_table(runs).frame
     assert table.columns.tolist() == ["model", "seed", "dead units, layer 1 to last",
                                       "dead of all", "test %"]
     assert table["dead units, layer 1 to last"].iloc[0] == ", ".join(map(str, dead))
@@ -160,7 +160,7 @@ def test_first_layer_dead_units_and_figures(runs, quick_data):
     image = figures[4].axes[10].images[0]  # the first unit: centred, diverging colours
     assert image.get_cmap().name == "RdBu_r" and image.norm.vmin == -image.norm.vmax
     with pytest.raises(ValueError, match="quick=True"):
-        learned.dead_units(shallow, type(quick_data)(quick_data.train, quick_data.test.take(
+        diagnostics.dead_units(shallow, type(quick_data)(quick_data.train, quick_data.test.take(
             torch.arange(10)), quick_data.source))
     import matplotlib.pyplot as plt
 
