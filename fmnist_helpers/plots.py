@@ -150,6 +150,7 @@ def plot_class_balance(data: FashionMNIST, ax: Axes | None = None) -> Figure:
                label="perfect balance")
     ax.set_xlabel("class")
     ax.set_ylabel("share of the split's images")
+    percent_axis(ax.yaxis)
     ax.tick_params(axis="x", rotation=30)
     ax.legend(frameon=False, loc="lower right")
     ax.grid(axis="y", alpha=0.3)
