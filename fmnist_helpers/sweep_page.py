@@ -176,8 +176,8 @@ SCRIPT = r"""
         fmt(p.test_range[1]) : 'one seed') + ') · train accuracy ' + fmt(p.train_acc) +
         ' · ' + p.n_params.toLocaleString('en') + ' parameters · ' + p.seeds.length +
         ' seeds, ' + p.epochs + ' epochs';
-      if (p.collapsed.length) head += ' · seed ' + p.collapsed.join(', ') +
-        ' collapsed to chance, left out of the mean';
+      if (p.collapsed.length) head += ' · seed' + (p.collapsed.length > 1 ? 's ' : ' ') +
+        p.collapsed.join(', ') + ' collapsed to chance, left out of the mean';
     }
     document.getElementById('heading').innerHTML = head + (M.quick ?
       ' · <i>quick mode: a small subset, few epochs</i>' : '');
