@@ -31,7 +31,6 @@ from .seeds import (
     jitter,
     p_value,
     pct,
-    pct_sd,
     prediction_interval,
     separated,
     signed,
@@ -187,8 +186,9 @@ def _range(s: Summary) -> str:
     return f"{pct(s.low)} to {pct(s.high)}" if s.low != s.high else pct(s.low)
 
 
-def _pct_sd(s: Summary) -> str:
-    """"84.2 ± 0.3%": the seeds left out are named in their own sentence, not here."""
+def pct_mean_sd(s: Summary) -> str:
+    """"84.2 ± 0.3%" over the seeds kept; the seeds left out are named in a sentence of
+    their own, never as "(1 collapsed)" after the number."""
     if math.isnan(s.sd):
         return pct(s.mean)
     return f"{100 * s.mean:.1f} ± {100 * s.sd:.1f}%"
@@ -232,12 +232,11 @@ def describe_seeds(s: Seeds) -> str:
     length = s.values(epochs)
     trained = (f"trained for {length[0]:.0f} epochs" if length.min() == length.max() else
                f"trained for {length.min():.0f} to {length.max():.0f} epochs")
-    n, kept = len(s), len(s.kept)
-    over = "the seeds" if kept == n else f"the {kept} seeds that did not collapse"
+    n, kept, over = len(s), len(s.kept), _kept_seeds(s)
     text = (
         f"Over {seeds_phrase(n)}, {label(s)} {trained} ({s.runs[0].n_params:,} parameters). "
-        f"In the last epoch it classifies {_pct_sd(train)} of the training images and "
-        f"{_pct_sd(test)} of the test images correctly (mean ± sd over {over}"
+        f"In the last epoch it classifies {pct_mean_sd(train)} of the training images and "
+        f"{pct_mean_sd(test)} of the test images correctly (mean ± sd over {over}"
         + (f"; test accuracy from {_range(test)}" if kept > 1 else "") + f"): "
         f"{_gap_phrase(gap)}" + _gap_spread(s) + "."
     )
@@ -279,7 +278,7 @@ def paper_line(s: Seeds) -> str:
     if s.runs[0].quick:
         return theirs + "; a quick-mode run cannot be compared with that."
     running = s.summary(train_acc_running)
-    ours = f" (our running train accuracy: {pct_sd(running)})"
+    ours = f" (our running train accuracy: {pct_mean_sd(running)})"
     low, high = prediction_interval(s.values(test_acc, kept=True))
     if math.isnan(low):
         return (f"{theirs}: its test accuracy is not judged, one seed gives no prediction "
@@ -312,13 +311,19 @@ def running_vs_exact(s: Seeds) -> str:
     running = s.summary(train_acc_running)
     exact = s.summary(lambda r: r.final["train_acc"])
     text = (
-        f"In the last epoch {label(s)} got {pct_sd(running)} of its training batches right on "
-        f"average while it trained (the study's measure); measured once the epoch was over, in "
-        f"evaluation mode, it classifies {pct_sd(exact)} of the training images correctly"
+        f"In the last epoch {label(s)} got {pct_mean_sd(running)} of its training batches right "
+        f"on average while it trained (the study's measure); measured once the epoch was over, "
+        f"in evaluation mode, it classifies {pct_mean_sd(exact)} of the training images correctly"
     )
     if s.experiment.dropout:
         text += ", the second number without dropout's noise"
-    return text + " (mean ± sd over the seeds)."
+    return text + f" (mean ± sd over {_kept_seeds(s)})."
+
+
+def _kept_seeds(s: Seeds) -> str:
+    """"the seeds", or "the 4 seeds that did not collapse"."""
+    return "the seeds" if len(s.kept) == len(s) else \
+        f"the {len(s.kept)} seeds that did not collapse"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,12 +445,19 @@ def _and(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def _ranked(s: Seeds) -> str:
+    """"the wide network (86.9 ± 0.5%)", its collapsed seeds counted inside the brackets."""
+    gone = len(s.collapsed) if len(s.kept) < len(s) else 0
+    note = f"; {gone} collapsed seed{'s' if gone > 1 else ''} left out" if gone else ""
+    return f"{label(s)} ({pct_mean_sd(s.summary(test_acc))}{note})"
+
+
 def rank_models(models: Sequence[Seeds]) -> str:
     """The models by mean test accuracy, best first, in groups the seeds can tell apart: an
     order is named only between groups, never inside one."""
     groups = noise_groups(models)
     if len(groups) == 1:
-        tied = [f"{label(s)} ({pct_sd(s.summary(test_acc))})" for s in groups[0]]
+        tied = [_ranked(s) for s in groups[0]]
         c = compare(groups[0][0], groups[0][-1])
         return (f"By mean test accuracy in the last epoch (mean ± sd over the seeds): "
                 f"{_and(tied)}. Over these models the seeds give no order: no cut between "
@@ -453,7 +465,7 @@ def rank_models(models: Sequence[Seeds]) -> str:
                 f"highest mean minus the lowest is " + _effect(c, groups[0][0], groups[0][-1])
                 + ".")
     items = "; ".join(
-        f"{i}. " + _and([f"{label(s)} ({pct_sd(s.summary(test_acc))})" for s in g])
+        f"{i}. " + _and([_ranked(s) for s in g])
         + (" (not ordered by the seeds)" if len(g) > 1 else "")
         for i, g in enumerate(groups, 1))
     first, last = groups[0][0], groups[-1][-1]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .results import Result
-from .seeds import Seeds, pct, pct_sd, test_acc, train_acc_running
+from .seeds import Seeds, pct, test_acc, train_acc_running
 from .settings import settings
 from .study import PAPER
 
@@ -80,7 +80,7 @@ def nearer_fifty(ten: Seeds, fifty: Seeds) -> bool:
 def width_evidence(ten: Seeds, fifty: Seeds) -> str:
     """The study's train and test accuracy for one row beside our model as the study's words
     read (10 units per hidden layer) and its 50-unit reading, both over their seeds."""
-    from .discuss import label, points
+    from .discuss import label, pct_mean_sd, points
 
     if fifty.experiment.hidden != 50 or ten.experiment.hidden != 10:
         raise ValueError(f"pass the 10-unit model and its 50-unit reading, got widths "
@@ -90,10 +90,13 @@ def width_evidence(ten: Seeds, fifty: Seeds) -> str:
                          f"{', '.join(PAPER)}")
     paper = PAPER[ten.name]
     ours = (f"Ours, as the study's words read (10 units per hidden layer), run at "
-            f"{pct_sd(ten.summary(train_acc_running))} running train accuracy in the last "
-            f"epoch and score {pct_sd(ten.summary(test_acc))} on the test set; the same network "
-            f"with 50 units runs at {pct_sd(fifty.summary(train_acc_running))} and scores "
-            f"{pct_sd(fifty.summary(test_acc))} (mean ± sd over the seeds).")
+            f"{pct_mean_sd(ten.summary(train_acc_running))} running train accuracy in the last "
+            f"epoch and score {pct_mean_sd(ten.summary(test_acc))} on the test set; the same "
+            f"network with 50 units runs at {pct_mean_sd(fifty.summary(train_acc_running))} and "
+            f"scores {pct_mean_sd(fifty.summary(test_acc))} (mean ± sd over the seeds"
+            + "".join(f"; {len(s.collapsed)} collapsed {s.experiment.hidden}-unit seed"
+                      f"{'s' if len(s.collapsed) > 1 else ''} left out"
+                      for s in (ten, fifty) if s.collapsed) + ").")
     theirs = (f"For {label(ten)} the study reports {pct(paper.train_acc)} running train "
               f"accuracy and {pct(paper.test_acc)} test accuracy (the study's numbers, one run).")
     if ten.runs[0].quick:
