@@ -144,7 +144,7 @@ def index_page(config: Settings, items: Sequence[str], missing: Sequence[str], f
     explorer's paragraph, the comparison table."""
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-    from .discuss import mode_line
+    from .describe import mode_line
 
     note = ""
     if missing:

@@ -65,7 +65,7 @@ def test_every_section_ends_with_exercises_that_say_what_to_look_for():
 
 def test_the_mode_line_is_shown_once_in_the_notebooks():
     shown = [p.name for p in NOTEBOOKS
-             if any("mode_line()" in c.source for c in nbformat.read(p, as_version=4).cells
+             if any("describe.mode_line()" in c.source for c in nbformat.read(p, as_version=4).cells
                     if c.cell_type == "code")]
     assert shown == ["00_data.ipynb"]
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from fmnist_helpers import discuss, seeds, tables
+from fmnist_helpers import describe, discuss, seeds, tables
 from fmnist_helpers.engine import History
 from fmnist_helpers.runs import (
     Result,
@@ -201,20 +201,21 @@ def test_rank_models_numbers_groups_only_where_the_seeds_tell_them_apart(models,
 
 
 def test_data_and_mode_sentences(quick_data):
-    text = discuss.describe_data(quick_data)
+    text = describe.describe_data(quick_data)
     assert "**2,000**" in text and "**500**" in text
     assert "exactly 200 training and 50 test images" in text
-    assert "Quick mode" in discuss.mode_line(settings(quick=True))
-    assert "60,000" in discuss.mode_line(settings(quick=False))
+    assert "Quick mode" in describe.mode_line(settings(quick=True))
+    assert "60,000" in describe.mode_line(settings(quick=False))
 
 
 def test_model_description_counts_parameters():
     from fmnist_helpers.study import READINGS, STUDY
 
-    text = discuss.describe_model(STUDY["mixed"], config=settings(quick=False))
+    text = describe.describe_model(STUDY["mixed"], config=settings(quick=False))
     assert "4 linear layers (784 → 50 → 50 → 50 → 10)" in text
     assert "batch normalisation" in text and "dropout with p = 0.2" in text
     assert "at most 50 epochs" in text and "against the best so far" in text
-    assert "0.001 × Σ|W|" in discuss.describe_model(STUDY["l1_l2"], config=settings(quick=False))
-    prev = discuss.describe_model(READINGS["early_stopping_w50_prev"], config=settings(quick=False))
+    assert "0.001 × Σ|W|" in describe.describe_model(STUDY["l1_l2"], config=settings(quick=False))
+    full = settings(quick=False)
+    prev = describe.describe_model(READINGS["early_stopping_w50_prev"], config=full)
     assert "against the epoch before" in prev
