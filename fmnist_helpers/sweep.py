@@ -43,7 +43,8 @@ from .settings import Settings, scheduler_address, settings
 from .study import CONTROLS, DEPTH_LR, READINGS, STUDY, Experiment, get_experiment
 
 PROSE = ("name", "title", "notes")  # Experiment's fields that are not knobs
-SHORT = {"n_linear": "d", "hidden": "w", "dropout": "p", "batch_norm": "bn"}  # in names
+SHORT = {"n_linear": "d", "hidden": "w", "dropout": "p", "batch_norm": "bn",  # in names
+         "activation": "", "optimizer": "", "batch_size": "bs", "train_size": "n"}
 LABELS = {"n_linear": "depth (linear layers)", "hidden": "width (units per hidden layer)",
           "lr": "learning rate", "batch_norm": "batch norm"}
 REPORT_DIR = Path(__file__).resolve().parent.parent / "report"
@@ -107,6 +108,8 @@ def _word(knob: str, value) -> str:
     short = SHORT.get(knob, knob)
     if isinstance(value, bool):
         return short if value else ""
+    if value is None:
+        return f"{short}none"
     return f"{short}{value:g}" if isinstance(value, float) else f"{short}{value}"
 
 

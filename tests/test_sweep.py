@@ -133,6 +133,16 @@ def test_a_missing_file_and_the_commands_error(tmp_path, capsys):
     assert not list(tmp_path.rglob("*.json"))
 
 
+def test_the_scheduler_chooses_the_executor(monkeypatch):
+    from fmnist_helpers.planner import LocalPool
+
+    monkeypatch.delenv("FMNIST_SCHEDULER", raising=False)
+    assert isinstance(sweeps.executor_for(), LocalPool)
+    monkeypatch.setenv("FMNIST_SCHEDULER", "tcp://10.0.0.5:8786")
+    assert sweeps.executor_for().address == "tcp://10.0.0.5:8786"  # connects on first use
+    assert sweeps.executor_for("tcp://other:8786").address == "tcp://other:8786"
+
+
 def test_the_command_trains_once_and_caches(small, monkeypatch):
     monkeypatch.setenv("FMNIST_RESULTS_DIR", str(small.folder / "results"))
     assert len(small.results) == 8 and all(r.quick and r.epochs_trained == 2
