@@ -15,6 +15,10 @@ import numbers
 from dataclasses import dataclass
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed's largest non-negative seed
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")  # leaky_relu: nn.LeakyReLU's slope 0.01
+OPTIMIZERS = ("sgd", "momentum", "adam")  # momentum 0.9; Adam with torch's defaults
+MIN_BATCH, MAX_BATCH = 8, 512
+MIN_TRAIN, MAX_TRAIN = 1_000, 60_000  # a stratified subset of the training split: 10 classes
 
 KINDS = {
     "int": "an int (numbers.Integral), not a bool",
@@ -22,6 +26,7 @@ KINDS = {
     "finite": "a finite real number, not a bool",
     "real": "a real number, infinity allowed, not NaN nor a bool",
     "choice": "one of the listed values",
+    "images": "None (all), or an int (not a bool) within the bounds, a multiple of 10",
 }
 
 
@@ -47,6 +52,10 @@ class Constraint:
         if self.kind == "choice":
             return any(value is c or (type(value) is type(c) and value == c)
                        for c in self.choices)
+        if self.kind == "images":  # None or a whole number of images, 10 classes
+            return value is None or (isinstance(value, numbers.Integral)
+                                     and not isinstance(value, bool) and value % 10 == 0
+                                     and self.low <= value <= self.high)
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return False
         if self.kind == "int" and not isinstance(value, numbers.Integral):
@@ -95,6 +104,15 @@ CONSTRAINTS: dict[str, Constraint] = {
                                allowed="'best' or 'previous'"),
     "monitor": Constraint("choice", label="monitor", choices=("test_loss", "val_loss"),
                           allowed="'test_loss' or 'val_loss'"),
+    "activation": Constraint("choice", label="activation", choices=ACTIVATIONS,
+                             allowed="'relu', 'tanh', 'sigmoid' or 'leaky_relu'"),
+    "optimizer": Constraint("choice", label="optimizer", choices=OPTIMIZERS,
+                            allowed="'sgd', 'momentum' (SGD, momentum 0.9) or 'adam'"),
+    "batch_size": Constraint("int", MIN_BATCH, MAX_BATCH, label="batch size",
+                             allowed=f"a whole number from {MIN_BATCH} to {MAX_BATCH} (an int)"),
+    "train_size": Constraint("images", MIN_TRAIN, MAX_TRAIN, label="train_size",
+                             allowed=f"None (all the training images) or a multiple of 10 from "
+                                     f"{MIN_TRAIN:,} to {MAX_TRAIN:,} (an int)"),
 }
 ALIASES = {"depth": "n_linear", "width": "hidden", "against": "stop_against"}  # the engine's
 # and the playground's names

@@ -54,6 +54,7 @@ from .settings import pick_device
 from .stack import EVAL_CHUNK, Stack
 
 BATCH_SIZE = 32  # the study's
+PATHS = ("auto", "written", "autograd")  # train_stack's gradients: see Shape.written_path
 TRAIN_SAMPLE = 10_000  # training rows evaluated after every epoch but a run's last (see History)
 
 
@@ -121,14 +122,24 @@ class EarlyStopping:
 
 @dataclass(frozen=True)
 class Shape:
-    """What the models of a stack share: linear layers (classifier included), width, batch norm."""
+    """What the models of a stack share: linear layers (classifier included), width, batch
+    norm, and the recipe's activation, optimizer and batch size (batches line up in a stack)."""
 
     n_linear: int = 3
     hidden: int = 10
     batch_norm: bool = False
+    activation: str = "relu"
+    optimizer: str = "sgd"
+    batch_size: int = BATCH_SIZE
 
     def __post_init__(self) -> None:
-        check_architecture(self.n_linear, self.hidden, self.batch_norm)
+        check_architecture(self.n_linear, self.hidden, self.batch_norm, 0.0, self.activation)
+        check_all(optimizer=self.optimizer, batch_size=self.batch_size)
+
+    @property
+    def written_path(self) -> bool:
+        """Whether the written-out backward pass covers this recipe (ReLU, plain SGD)."""
+        return self.activation == "relu" and self.optimizer == "sgd"
 
     def sizes(self) -> list[int]:
         return [IMAGE_SIZE * IMAGE_SIZE] + [self.hidden] * (self.n_linear - 1) + [N_CLASSES]
@@ -200,7 +211,8 @@ class Snapshot:
 def user_names(shape: Shape, dropout: float) -> tuple[str, ...]:
     """The state-dict keys of ``build_mlp`` for this shape and dropout (draws no randomness)."""
     with torch.device("meta"):
-        model = build_mlp(shape.n_linear, shape.hidden, shape.batch_norm, dropout)
+        model = build_mlp(shape.n_linear, shape.hidden, shape.batch_norm, dropout,
+                          shape.activation)
     return tuple(model.state_dict())
 
 
@@ -226,7 +238,8 @@ def train_sample(rows: torch.Tensor, size: int | None = None) -> torch.Tensor | 
 
 def _user_model(shape: Shape, member: Member, trained: nn.Sequential) -> nn.Sequential:
     """The member's model as ``build_mlp`` makes it (with its dropout), holding its weights."""
-    model = build_mlp(shape.n_linear, shape.hidden, shape.batch_norm, member.dropout)
+    model = build_mlp(shape.n_linear, shape.hidden, shape.batch_norm, member.dropout,
+                      shape.activation)
     with torch.no_grad():
         for ours, theirs in zip(model.parameters(), trained.parameters(), strict=True):
             ours.copy_(theirs)
@@ -259,6 +272,7 @@ def train_stack(
     on_epoch: Callable[[int, History], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_snapshot: Callable[[int, History, Snapshot], None] | None = None,
+    gradients: str = "auto",
 ) -> list[Trained]:
     """Train every member on ``data.train`` in one stack; evaluate each epoch on ``data.test``.
 
@@ -268,22 +282,30 @@ def train_stack(
     whole run (histories marked ``interrupted``, the weights kept as they are);
     ``on_snapshot(j, history, snapshot)`` just before ``on_epoch``, with member ``j``'s test
     predictions and weights at that epoch (a :class:`Snapshot`); asking for it changes no number.
+
+    ``gradients``: "written" (the written-out backward pass and SGD step, the study's recipe
+    only), "autograd" (the general path, any recipe) or "auto" (the first where it applies).
     """
     if not members:
         raise ValueError("train_stack needs at least one member")
+    if gradients not in PATHS:
+        raise ValueError(f"gradients must be 'auto', 'written' or 'autograd', got {gradients!r}")
+    written = shape.written_path if gradients == "auto" else gradients == "written"
     device = pick_device(device)
     with torch.no_grad(), _one_thread(device):
-        return _train(shape, members, data, device, on_batch, on_epoch, should_stop, on_snapshot)
+        return _train(shape, members, data, device, on_batch, on_epoch, should_stop, on_snapshot,
+                      written)
 
 
 def _train(shape: Shape, members: list[Member], data: FashionMNIST, device: torch.device,
-           on_batch, on_epoch, should_stop, on_snapshot) -> list[Trained]:
+           on_batch, on_epoch, should_stop, on_snapshot, written: bool) -> list[Trained]:
     """:func:`train_stack`'s loop."""
     sizes = {len(data.train) if m.train_rows is None else len(m.train_rows) for m in members}
     if len(sizes) != 1:
         raise ValueError(f"members of one stack must train on as many rows; got sizes {sizes}")
     n = sizes.pop()
-    steps = math.ceil(n / BATCH_SIZE)
+    size = shape.batch_size
+    steps = math.ceil(n / size)
     images, labels = data.train.images.flatten(1).to(device), data.train.labels.to(device)
     test_images, test_labels = data.test.images.flatten(1).to(device), data.test.labels.to(device)
     everything = torch.arange(len(data.train), device=device)
@@ -295,23 +317,22 @@ def _train(shape: Shape, members: list[Member], data: FashionMNIST, device: torc
     samples = [train_sample(r) for r in rows]  # all None or none: the members' n is one
     histories = [History() for _ in members]
     live = sorted(range(len(members)), key=lambda j: members[j].seed)  # stack position -> member
-    stack = Stack(shape, [members[j] for j in live], device)  # same seeds side by side
+    stack = Stack(shape, [members[j] for j in live], device, written)  # same seeds side by side
     models = [stack.models[live.index(j)] for j in range(len(members))]  # written each epoch
 
     for epoch in range(1, max(m.epochs for m in members) + 1):
         # each model's order for the epoch: a fresh permutation of its own rows
         orders = torch.stack([rows[j][torch.randperm(n, generator=shuffles[j]).to(device)]
                               for j in live])
-        stack.start_epoch([min(BATCH_SIZE, n - begin) for begin in range(0, n, BATCH_SIZE)])
+        stack.start_epoch([min(size, n - begin) for begin in range(0, n, size)])
         loss_sum = torch.zeros(len(live), device=device)
         acc_sum = torch.zeros(len(live), device=device)
-        for step, begin in enumerate(range(0, n, BATCH_SIZE), 1):
-            batch = orders[:, begin:begin + BATCH_SIZE]  # (K, B): each model's own examples
+        for step, begin in enumerate(range(0, n, size), 1):
+            batch = orders[:, begin:begin + size]  # (K, B): each model's own examples
             y = labels.index_select(0, batch.flatten()).view(batch.shape)
             x = stack.gather(images, batch)
             # a model whose loss is NaN keeps NaN in its own slice; it leaves at the epoch's end
-            losses, logits, grads = stack.loss_and_gradients(x, y)
-            stack.sgd_step(grads)
+            losses, logits = stack.step(x, y)
             loss_sum.add_(losses, alpha=batch.shape[1])
             acc_sum.add_((logits.argmax(2) == y).sum(1), alpha=1 / batch.shape[1])
             if on_batch is not None:

@@ -8,12 +8,16 @@ from torch import nn
 from .constraints import check_all
 from .data import IMAGE_SIZE, N_CLASSES
 
+ACTIVATION_MODULES = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+                      "leaky_relu": nn.LeakyReLU}  # LeakyReLU's default slope, 0.01
+
 
 def check_architecture(
-    n_linear: int = 3, hidden: int = 10, batch_norm: bool = False, dropout: float = 0.0
+    n_linear: int = 3, hidden: int = 10, batch_norm: bool = False, dropout: float = 0.0,
+    activation: str = "relu",
 ) -> None:
     """Raise ``ValueError`` for a network :func:`build_mlp` cannot build (draws no randomness)."""
-    check_all(n_linear=n_linear, hidden=hidden, dropout=dropout)
+    check_all(n_linear=n_linear, hidden=hidden, dropout=dropout, activation=activation)
     if batch_norm and n_linear < 2:
         raise ValueError("batch norm needs at least one hidden layer (n_linear >= 2)")
 
@@ -29,18 +33,21 @@ def build_mlp(
     hidden: int = 10,
     batch_norm: bool = False,
     dropout: float = 0.0,
+    activation: str = "relu",
 ) -> nn.Sequential:
     """Build flatten -> [linear -> ReLU -> (batch norm) -> (dropout)] * (n_linear - 1) -> linear.
 
     ``n_linear`` counts every linear layer, the classifier included, as the study does
     (its "shallow" network has 3, its "deeper" one 8). Batch norm and dropout follow each
-    hidden activation, in that order, as in the study's mixed model.
+    hidden activation, in that order, as in the study's mixed model. ``activation``: "relu"
+    (the study's), "tanh", "sigmoid" or "leaky_relu"; it has no weights, so the state dict's
+    names and the initial weights drawn after a seed do not depend on it.
     """
-    check_architecture(n_linear, hidden, batch_norm, dropout)
+    check_architecture(n_linear, hidden, batch_norm, dropout, activation)
     layers: list[nn.Module] = [nn.Flatten()]
     width_in = IMAGE_SIZE * IMAGE_SIZE
     for _ in range(n_linear - 1):
-        layers += [nn.Linear(width_in, hidden), nn.ReLU()]
+        layers += [nn.Linear(width_in, hidden), ACTIVATION_MODULES[activation]()]
         if batch_norm:
             layers.append(nn.BatchNorm1d(hidden))
         if dropout > 0:

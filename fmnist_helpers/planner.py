@@ -134,7 +134,8 @@ def plan(runs: Iterable[tuple[Experiment, int]], max_stack: int = MAX_STACK, par
         seeds[key] = seed
     groups: dict[tuple, list[Trajectory]] = {}
     for key, experiments in trajectories.items():
-        shape = (shape_of(experiments[0]), experiments[0].early_stopping == "validation")
+        shape = (shape_of(experiments[0]), experiments[0].early_stopping == "validation",
+                 experiments[0].train_size)  # members of a stack train on as many rows
         groups.setdefault(shape, []).append(Trajectory(seeds[key], experiments))
     stacks = [piece for group in groups.values()
               for piece in _cut(group, max(-(-len(group) // max_stack),

@@ -3,7 +3,10 @@
 The arithmetic of :func:`fmnist_helpers.engine.train_stack`, which owns the loop (batches,
 epochs, evaluation, early stopping). Every matrix product here is batched per model, so that a
 model's numbers are the same alone or in any stack (the engine's docstring says why and what
-it costs).
+it costs). A training step (:meth:`Stack.step`) takes one of two paths: the written-out
+backward pass and SGD step, for the study's recipe (ReLU, plain SGD), or the general path of
+:mod:`fmnist_helpers.optimizers` (autograd over the same tensors, any activation, SGD with or
+without momentum, Adam).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import stack_module_state
+from torch.nn import functional as F
 
 from .models import build_mlp
+from .optimizers import StackedOptimizer, autograd_loss_and_gradients, per_model_elementwise
 
 if TYPE_CHECKING:
     from .engine import Member, Shape
@@ -25,6 +30,8 @@ EVAL_CHUNK = 128  # images per evaluation product: at most 128, so that the numb
 # on K (MKL computes a product of 256 rows or more by another kernel when it is narrow)
 MASK_CHUNK = 1 << 20  # bytes of dropout masks drawn at once: 1 MB was faster than 8 or 1/8
 BN_MOMENTUM, BN_EPS = 0.1, 1e-5  # nn.BatchNorm1d's defaults
+ACTIVATE = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "leaky_relu": F.leaky_relu}  # and
+# ReLU, in place (the written-out backward pass needs only its output)
 
 
 def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -41,14 +48,26 @@ def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 class Stack:
-    """K models of one shape as stacked tensors: forward pass, evaluation, SGD step."""
+    """K models of one shape as stacked tensors: forward pass, evaluation, training step.
 
-    def __init__(self, shape: Shape, members: list[Member], device: torch.device):
+    ``written``: train by the written-out backward pass and SGD step (ReLU and plain SGD only);
+    otherwise by autograd and :class:`~fmnist_helpers.optimizers.StackedOptimizer`.
+    """
+
+    def __init__(self, shape: Shape, members: list[Member], device: torch.device,
+                 written: bool = True):
+        if written and (shape.activation != "relu" or shape.optimizer != "sgd"):
+            raise ValueError(f"the written-out backward pass covers ReLU and plain SGD only, "
+                             f"not activation={shape.activation!r}, optimizer="
+                             f"{shape.optimizer!r}: train it on the autograd path")
         self.shape, self.members, self.device = shape, list(members), device
+        self.written = written
+        self.optimizer = None if written else StackedOptimizer(shape.optimizer)
         self.models, generators = [], []
         for m in members:
             torch.manual_seed(m.seed)  # initialisation, as build_mlp after manual_seed(seed)
-            self.models.append(build_mlp(shape.n_linear, shape.hidden, shape.batch_norm))
+            self.models.append(build_mlp(shape.n_linear, shape.hidden, shape.batch_norm,
+                                         activation=shape.activation))
             dropout_seed = int(torch.randint(2**62, ()))  # drawn right after, from the seed
             generators.append(np.random.Generator(np.random.PCG64(dropout_seed)))
         self.dropout_rngs = generators
@@ -77,7 +96,8 @@ class Stack:
         self.lr, self.l1, self.l2, self.l2_first = (column(n) for n in ("lr", "l1", "l2",
                                                                          "l2_first"))
         self.minus_lr = -self.lr
-        self._penalty = self._penalty_factors() if any(m.penalised for m in self.members) else {}
+        self.any_penalty = any(m.penalised for m in self.members)
+        self._penalty = self._penalty_factors() if self.any_penalty and self.written else {}
         self.images = torch.empty(0, device=self.device)  # the batch buffer of gather()
         self.keep_p = 1.0 - column("dropout")
         self.any_dropout = any(m.dropout > 0 for m in self.members)
@@ -132,7 +152,10 @@ class Stack:
                 x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
             if n == len(self.linear) - 1:
                 return x
-            x = layer["relu"] = x.relu_()  # the backward pass needs only the output
+            if self.shape.activation == "relu":
+                x = layer["relu"] = x.relu_()  # the backward pass needs only the output
+            else:
+                x = per_model_elementwise(ACTIVATE[self.shape.activation], x)
             if self.shape.batch_norm:
                 x = self._batch_norm(x, i + 2, training, layer)
             if training and self.any_dropout:
@@ -179,8 +202,10 @@ class Stack:
         centred = x - mean
         var = centred.square().mean(1, keepdim=True)  # cheaper than x.var, which centres again
         b = x.shape[1]
-        mean_.mul_(1 - BN_MOMENTUM).add_(mean.squeeze(1), alpha=BN_MOMENTUM)
-        var_.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1) * (b / max(b - 1, 1)), alpha=BN_MOMENTUM)
+        # the running statistics are buffers, outside autograd's graph on the general path
+        mean_.mul_(1 - BN_MOMENTUM).add_(mean.squeeze(1).detach(), alpha=BN_MOMENTUM)
+        var_.mul_(1 - BN_MOMENTUM).add_(var.squeeze(1).detach() * (b / max(b - 1, 1)),
+                                        alpha=BN_MOMENTUM)
         layer["bn"], layer["rstd"] = i, torch.rsqrt(var + BN_EPS)
         layer["xhat"] = centred * layer["rstd"]
         return layer["xhat"] * gamma + beta
@@ -228,6 +253,17 @@ class Stack:
         keep = self.keep_p  # in place on the draws: 1.0 where kept, then / keep (5x faster)
         masks = torch.from_numpy(draws).to(self.device).lt_(keep).div_(keep)
         self._drawn = list(reversed(masks.unbind(0)))
+
+    def step(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One training step on a batch: each model's mean loss ``(K,)`` and its logits, the
+        weights updated, by the written-out path or the general one."""
+        if self.written:
+            losses, logits, grads = self.loss_and_gradients(x, labels)
+            self.sgd_step(grads)
+        else:
+            losses, logits, grads = autograd_loss_and_gradients(self, x, labels)
+            self.optimizer.step(self, grads)
+        return losses, logits
 
     def loss_and_gradients(self, x: torch.Tensor, labels: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -363,6 +399,8 @@ class Stack:
         self.start_epoch([])  # masks drawn ahead were the leavers' too
         self.params = {k: v.index_select(0, index) for k, v in self.params.items()}
         self.buffers = {k: v.index_select(0, index) for k, v in self.buffers.items()}
+        if self.optimizer is not None:
+            self.optimizer.keep(index)
         self._hyper()
 
 

@@ -15,6 +15,8 @@ from .constraints import check, check_all
 from .models import build_mlp, check_architecture, check_recipe
 
 MAX_EPOCHS = 50  # cap for early-stopping runs (the study's longest ran 38)
+LATER_KNOBS = {"activation": "relu", "optimizer": "sgd", "batch_size": 32, "train_size": None}
+# ^ the study's values of the knobs that enter a run's cache key only when changed
 
 
 @dataclass(frozen=True)
@@ -36,27 +38,40 @@ class Experiment:
     patience: int = 3
     min_delta: float = 0.01
     stop_against: str = "best"  # the fall is measured from the "best" loss or the "previous"
+    activation: str = "relu"  # "relu", "tanh", "sigmoid", "leaky_relu"
+    optimizer: str = "sgd"  # "sgd" (plain), "momentum" (0.9), "adam" (torch's defaults)
+    batch_size: int = 32
+    train_size: int | None = None  # None: every training image; else a stratified subset
     notes: str = ""
 
     def __post_init__(self) -> None:
         """Check every field (no randomness drawn); the message names the experiment."""
         try:
-            check_architecture(self.n_linear, self.hidden, self.batch_norm, self.dropout)
+            check_architecture(self.n_linear, self.hidden, self.batch_norm, self.dropout,
+                               self.activation)
             check("early_stopping", self.early_stopping)
             check_recipe(self.lr, self.epochs, self.l1, self.l2, self.l2_first)
             check_all(patience=self.patience, min_delta=self.min_delta,
-                      stop_against=self.stop_against)
+                      stop_against=self.stop_against, optimizer=self.optimizer,
+                      batch_size=self.batch_size, train_size=self.train_size)
         except (TypeError, ValueError) as e:
             raise ValueError(f"experiment {self.name!r}: {e}") from None
 
     def build(self) -> torch.nn.Module:
         """A freshly initialised model of this architecture (draws from torch's generator)."""
-        return build_mlp(self.n_linear, self.hidden, self.batch_norm, self.dropout)
+        return build_mlp(self.n_linear, self.hidden, self.batch_norm, self.dropout,
+                         self.activation)
 
     def numbers_key(self) -> dict:
-        """The fields that change the numbers (names and prose do not)."""
+        """The fields that change the numbers (names and prose do not).
+
+        The knobs added after the cache's format was fixed (:data:`LATER_KNOBS`: activation,
+        optimizer, batch size, training-set size) enter only where they differ from their
+        defaults, so every run cached before keeps its key and stays valid.
+        """
         skip = {"name", "title", "notes"}
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in skip}
+        return {k: v for k, v in dataclasses.asdict(self).items()
+                if k not in skip and not (k in LATER_KNOBS and v == LATER_KNOBS[k])}
 
     def replace(self, **changes) -> Experiment:
         return dataclasses.replace(self, **changes)
