@@ -146,7 +146,7 @@ def _setting(point: Point, text: str) -> str:
     link = f"[{text}]({explorer_link(point.depth, point.width, point.dropout)})"
     gone = len(point.collapsed)
     if gone == len(point.runs):
-        return f"{link} (every seed collapsed to chance)"
+        return f"{link} (every seed at chance)"
     if gone:
         return f"{link} ({gone} of {len(point.runs)} seeds collapsed, left out)"
     return link
@@ -204,7 +204,7 @@ def explorer_depth(grid: Sequence[Result], deep: int = 8, shallow: int = 3) -> s
         d, s = _at(points, deep, w, 0), _at(points, shallow, w, 0)
         change = cost[w]
         word = "lower" if change > 0 else "higher"
-        items.append(f"at width {w}, {_setting(d, f'{deep} layers')} score {pct(_mean(d))} "
+        items.append(f"at width {w}, {_setting(d, f'{deep} layers')} reach {pct(_mean(d))} "
                      f"against {pct(_mean(s))} for {_setting(s, f'{shallow} layers')}, "
                      f"{pts(change)} {word}")
     return (f"The explorer's grid ({_recipe(grid)}) asks the same question at every width: "
@@ -222,7 +222,7 @@ def explorer_width(grid: Sequence[Result], narrow: int = 10, wide: int = 50) -> 
     for d in depths:
         a, b = _at(points, d, wide, 0), _at(points, d, narrow, 0)
         word = "more" if gain[d] > 0 else "less"
-        items.append(f"at depth {d}, {_setting(a, f'{wide} units')} score {pct(_mean(a))} "
+        items.append(f"at depth {d}, {_setting(a, f'{wide} units')} reach {pct(_mean(a))} "
                      f"against {pct(_mean(b))} for {_setting(b, f'{narrow} units')}, "
                      f"{pts(gain[d])} {word}")
     return (f"The explorer's grid ({_recipe(grid)}) widens networks of every depth: "
