@@ -222,7 +222,9 @@ def _effect(c, a: Seeds, b: Seeds, digits: int = 1, verb: str = "beats") -> str:
     probability 0.84 (two-sided Mann-Whitney U, p = 0.03)": the effect first, then the test."""
     ci = (f"95% bootstrap interval {interval(c, digits=digits)}" if c.has_interval else
           "no interval from a single seed")
-    return (f"{signed(c.difference, digits=digits)} points ({ci}); a seed of {label(a)} "
+    size = signed(c.difference, digits=digits)
+    size = size.lstrip("+") if float(size) == 0 else size  # "0.0 points", not "+0.0 points"
+    return (f"{size} points ({ci}); a seed of {label(a)} "
             f"{verb} one of {label(b)} with probability {c.superiority:.2f} (two-sided "
             f"Mann-Whitney U, {p_value(c.p_two_sided)})")
 
