@@ -169,7 +169,7 @@ def test_difference_line_ties_and_signs(models):
                          dataclasses.replace(with_accs(a1, [0.85]), experiment=models["wide"]
                                              .experiment)])
     text = discuss.difference_line(other, same)
-    assert "minus that of the shallow network is +0.0 points (95% bootstrap interval" in text
+    assert "minus that of the shallow network is 0.0 points (95% bootstrap interval" in text
     assert "not shown to differ" in text and "same" not in text  # a tie supports nothing
     assert "-" not in discuss.points(-0.019) and discuss.points(0.01) == "1.0 point"
 
