@@ -359,7 +359,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds, others: Sequence[Result
         if late:
             axes[0].annotate(f"{who} leaves chance in epoch {life.started}",
                              (life.started, r.history["test_acc"][life.started - 1]),
-                             xytext=(10, -30), textcoords="offset points", fontsize=8,
+                             xytext=(25, -18), textcoords="offset points", fontsize=8,
                              color=style["color"],
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
         if life.kind == "died":
@@ -369,7 +369,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds, others: Sequence[Result
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
             axes[0].annotate(f"dead from epoch {life.died_at}",
                              (life.died_at, r.history["test_acc"][life.died_at - 1]),
-                             xytext=(8, 22), textcoords="offset points", fontsize=8,
+                             xytext=(8, 10), textcoords="offset points", fontsize=8,
                              color=style["color"],
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
             dead_now = dead_share(d)[life.died_at - 1]
@@ -394,7 +394,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds, others: Sequence[Result
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     return caption(fig, "Each seed of the deeper network after every epoch (red: a seed that "
                         "collapsed; green: one that sat at chance before it learned"
                         + ("; a run named by its learning rate comes from the map below"
