@@ -1,7 +1,7 @@
 """Benchmarks of the engine, each measured side by side in one process.
 
     python -m fmnist_helpers.bench [--repeats 3] [--threads N] [--device cpu] [--json PATH]
-                                   [--only epoch seeds stack study]
+                                   [--only epoch seeds stack kernels study paths]
 
 * **epoch**: one epoch of the shallow model, the study's recipe (``ToTensor`` + ``DataLoader`` +
   ``nn.Module`` + ``torch.optim.SGD``) against the engine with K = 1 (goal >= 5x);
@@ -11,13 +11,17 @@
 * **kernels**: one epoch of four of the report's stacks (20 shallow-shaped models, 5 wide,
   5 deeper, 5 with batch norm), each kernel mode (:mod:`fmnist_helpers.kernels`) in a fresh
   process: portable against native;
+* **paths**: one epoch of the same stack (5 seeds of the shallow model, the full data) on the
+  written-out backward pass and on the general path (autograd, the same ReLU + SGD recipe):
+  general / written;
 * **study**: the report's whole training (every experiment and reading, every seed) by the
   planner, against the same runs one by one with K = 1. Training them all one by one would take
   hours, so one epoch of each experiment is timed with K = 1 and multiplied by the epochs each
   of its runs trained in the planner's pass (goal >= 8x).
 
 Paths alternate between repeats against drift; the medians are printed. ``--json PATH`` also
-writes ``epoch_speedup``, ``seeds5_over_1``, ``study_speedup`` and ``stack_max_abs_diff``.
+writes ``epoch_speedup``, ``seeds5_over_1``, ``study_speedup``, ``stack_max_abs_diff`` and
+``autograd_over_written``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,19 @@ def _alternate(paths: dict, repeats: int) -> dict[str, float]:
             paths[name]()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def bench_paths(repeats: int, device: str) -> dict[str, float]:
+    """One epoch of 5 seeds of the shallow model on the full data, each gradient path."""
+    data = get_data(False)
+
+    def epoch(gradients: str) -> Callable[[], None]:
+        return lambda: train_stack(shape_of(STUDY["shallow"]),
+                                   [Member(seed, epochs=1) for seed in range(5)], data,
+                                   device=device, gradients=gradients)
+
+    t = _alternate({"written": epoch("written"), "autograd": epoch("autograd")}, repeats)
+    return {"written_s": t["written"], "autograd_s": t["autograd"]}
 
 
 def _engine_epoch(seeds: list[int], device: str) -> None:
@@ -180,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timings per path")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or mps")
-    parts = ["epoch", "seeds", "stack", "kernels", "study"]
+    parts = ["epoch", "seeds", "stack", "kernels", "study", "paths"]
     parser.add_argument("--only", nargs="+", choices=parts, default=parts)
     parser.add_argument("--kernels-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -221,6 +238,14 @@ def main(argv: list[str] | None = None) -> None:
               f"    planner (stacks)                   : {st['planner_s']:.0f} s\n"
               f"    one by one, K = 1 (extrapolated)   : {st['one_by_one_s']:.0f} s\n"
               f"    speed-up: {figures['study_speedup']:.1f}x (goal >= 8)")
+    if "paths" in args.only:
+        p = bench_paths(args.repeats, args.device)
+        figures["autograd_over_written"] = p["autograd_s"] / p["written_s"]
+        print(f"(f) one epoch, 5 seeds of the shallow model in one stack, ReLU + SGD (median of "
+              f"{args.repeats}):\n"
+              f"    written-out backward pass and SGD step : {p['written_s']:.2f} s\n"
+              f"    general path (autograd, stacked SGD)   : {p['autograd_s']:.2f} s\n"
+              f"    autograd / written: {figures['autograd_over_written']:.2f}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
         print(f"figures written to {args.json}")

@@ -112,7 +112,7 @@ CONSTRAINTS: dict[str, Constraint] = {
                              allowed=f"a whole number from {MIN_BATCH} to {MAX_BATCH} (an int)"),
     "train_size": Constraint("images", MIN_TRAIN, MAX_TRAIN, label="train_size",
                              allowed=f"None (all the training images) or a multiple of 10 from "
-                                     f"{MIN_TRAIN:,} to {MAX_TRAIN:,} (an int)"),
+                                     f"{MIN_TRAIN} to {MAX_TRAIN} (an int)"),
 }
 ALIASES = {"depth": "n_linear", "width": "hidden", "against": "stop_against"}  # the engine's
 # and the playground's names

@@ -131,8 +131,9 @@ def write_index(out: Path, runs: list[NotebookRun], config: Settings) -> Path:
 
 def train_everything(config: Settings) -> None:
     """Train (or load) every run the notebooks read before any notebook runs: the study's
-    models, readings and controls, the depth section's learning rate x depth map, and the
-    explorer's grid, in one plan (:func:`planner.plan`).
+    models, readings and controls, the depth section's learning rate x depth map, the
+    small-data setting (:data:`~fmnist_helpers.study.SMALL_DATA`), and the explorer's grid, in
+    one plan (:func:`planner.plan`).
 
     One plan, so the worker that finishes first goes on with the grid while the other ends the
     study, and the grid's points that share a shape with the study's models join their stacks.
@@ -140,15 +141,16 @@ def train_everything(config: Settings) -> None:
     from .diagnostics import map_runs
     from .explorer import grid_runs
     from .planner import train_runs
-    from .study import CONTROLS, READINGS, STUDY
+    from .study import CONTROLS, READINGS, STUDY, small_data_runs
 
     study = [(name, seed) for name in [*STUDY, *READINGS, *CONTROLS] for seed in config.seeds]
     start = time.perf_counter()
-    depth_map = map_runs(config)
-    results = train_runs(study + depth_map + grid_runs(config), config)
+    depth_map, small_data = map_runs(config), small_data_runs(config)
+    results = train_runs(study + depth_map + small_data + grid_runs(config), config)
+    grid = len(results) - len(study) - len(depth_map) - len(small_data)
     print(f"{len(results)} runs ready (the study's {len(study)}, the depth map's "
-          f"{len(depth_map)}, the explorer's grid {len(results) - len(study) - len(depth_map)}) "
-          f"in {time.perf_counter() - start:.0f} s", flush=True)
+          f"{len(depth_map)}, the small-data setting's {len(small_data)}, the explorer's grid "
+          f"{grid}) in {time.perf_counter() - start:.0f} s", flush=True)
 
 
 STARTS_FIRST = ("09_playground",)  # trains a network live (30 s of the notebooks' 160 s)

@@ -270,8 +270,9 @@ class Stack:
         """Each model's mean cross-entropy ``(K,)``, its logits, and its loss's gradients.
 
         The backward pass is written out (the textbook one for linear, ReLU, batch norm and
-        dropout) because autograd's bookkeeping took half of each step at these sizes; a test
-        checks it against autograd. The first layer's weight gradient, ``x.T @ g`` and the
+        dropout), for the study's recipe, because it is faster than the general path's
+        autograd (the engine's docstring gives the measurement); a test checks it against
+        autograd. The first layer's weight gradient, ``x.T @ g`` and the
         biggest tensor of the step, is handed back as its two factors ``(x, g)``:
         :meth:`sgd_step` folds the product into the update (:meth:`first_layer_gradient`
         forms it).

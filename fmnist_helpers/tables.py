@@ -14,7 +14,7 @@ import pandas as pd
 
 from .results import Result
 from .seeds import Seeds, epochs, group, mean_sd, test_acc, train_acc_running
-from .study import PAPER
+from .study import PAPER, Experiment
 
 MAX_COLUMNS = 8
 
@@ -89,7 +89,20 @@ def comparison_rows(results: Iterable[Result]) -> list[tuple[Seeds, dict]]:
             "study epochs": "-" if paper is None else str(paper.epochs),
         }))
     rows.sort(key=lambda row: -row[0].summary(test_acc).mean)
+    if any(recipe_text(s.runs[0].experiment) != "study's" for s, _ in rows):
+        for s, row in rows:  # the recipe, only where some model leaves the study's
+            row["recipe"] = recipe_text(s.runs[0].experiment)
     return rows
+
+
+def recipe_text(experiment: Experiment) -> str:
+    """The activation, optimizer, batch size and training-set size where not the study's:
+    "tanh, adam, batches of 64, 1,000 images", or "study's"."""
+    parts = [experiment.activation if experiment.activation != "relu" else "",
+             experiment.optimizer if experiment.optimizer != "sgd" else "",
+             f"batches of {experiment.batch_size}" if experiment.batch_size != 32 else "",
+             f"{experiment.train_size:,} images" if experiment.train_size is not None else ""]
+    return ", ".join(p for p in parts if p) or "study's"
 
 
 def comparison_table(results: Iterable[Result]) -> Table:

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from fmnist_helpers.constraints import ALIASES, CONSTRAINTS, MAX_SEED, check, check_seed
-from fmnist_helpers.engine import EarlyStopping, Member
+from fmnist_helpers.engine import EarlyStopping, Member, Shape
 from fmnist_helpers.models import build_mlp, check_recipe
 from fmnist_helpers.study import STUDY
 
@@ -16,6 +16,8 @@ def bad_values(c):
     """Values the constraint must refuse: out of each bound, and of the wrong kind."""
     if c.kind == "choice":
         return ["no such choice", 1]
+    if c.kind == "images":  # off the bounds, not a multiple of 10, not an int
+        return ["3", True, math.nan, c.low - 10, c.high + 10, c.low + 5, float(c.low)]
     out = ["3", None, True, math.nan]
     if c.low is not None:
         out.append(c.low if not c.inclusive[0] else c.low - (1 if c.kind in ("int", "whole")
@@ -32,6 +34,8 @@ def bad_values(c):
 def good_values(c):
     if c.kind == "choice":
         return list(c.choices)
+    if c.kind == "images":
+        return [None, int(c.low), int(c.high), 2_000]
     lowest = c.low if c.inclusive[0] else c.low + (1 if c.kind in ("int", "whole") else 1e-3)
     out = [lowest, lowest + 1 if c.high is None else (lowest + c.high) / 2]
     if c.kind in ("int", "whole"):
@@ -86,6 +90,21 @@ def test_aliases_and_labels():
      "experiment 'shallow': early_stopping must be None, 'test' or 'validation', got 'train'"),
     (lambda: STUDY["shallow"].replace(stop_against="last"),
      "experiment 'shallow': stop_against must be 'best' or 'previous', got 'last'"),
+    (lambda: STUDY["shallow"].replace(activation="gelu"),
+     "experiment 'shallow': activation must be 'relu', 'tanh', 'sigmoid' or 'leaky_relu', "
+     "got 'gelu'"),
+    (lambda: STUDY["shallow"].replace(optimizer="rmsprop"),
+     "experiment 'shallow': optimizer must be 'sgd', 'momentum' (SGD, momentum 0.9) or 'adam', "
+     "got 'rmsprop'"),
+    (lambda: STUDY["shallow"].replace(batch_size=4),
+     "experiment 'shallow': batch size must be a whole number from 8 to 512 (an int), got 4"),
+    (lambda: STUDY["shallow"].replace(train_size=1234),
+     "experiment 'shallow': train_size must be None (all the training images) or a multiple "
+     "of 10 from 1000 to 60000 (an int), got 1234"),
+    (lambda: build_mlp(activation="elu"),
+     "activation must be 'relu', 'tanh', 'sigmoid' or 'leaky_relu', got 'elu'"),
+    (lambda: Shape(batch_size=1024),
+     "batch size must be a whole number from 8 to 512 (an int), got 1024"),
 ])
 def test_every_entry_point_gives_the_tables_message(make, message):
     with pytest.raises(ValueError) as err:

@@ -164,3 +164,28 @@ def test_new_knobs_enter_the_cache_key_only_when_changed():
                                                   "train_size")} == {
         "activation": "tanh", "optimizer": "adam", "batch_size": 64, "train_size": 1000}
     assert isinstance(changed.build()[2], nn.Tanh)
+
+
+def test_the_planner_stacks_runs_by_training_set_size_and_recipe():
+    from fmnist_helpers.planner import plan
+
+    shallow = Experiment("shallow", "")
+    runs = [(shallow, 0), (shallow.replace(name="small", train_size=1_000), 0),
+            (shallow.replace(name="tanh", activation="tanh"), 0), (shallow.replace(name="d"), 1)]
+    stacks = plan(runs)
+    assert sorted(sorted(e.name for t in s for e in t.runs) for s in stacks) == [
+        ["d", "shallow"], ["small"], ["tanh"]]
+
+
+def test_the_small_data_setting_and_the_recipe_column():
+    from fmnist_helpers.settings import settings
+    from fmnist_helpers.study import SMALL_DATA, get_experiment, small_data_runs
+    from fmnist_helpers.tables import recipe_text
+
+    runs = small_data_runs(settings(quick=True))
+    assert len(runs) == 3 * len(settings(quick=True).seeds)
+    assert {e.train_size for e in SMALL_DATA.values()} == {1_000}
+    assert get_experiment("small_data_l2") is SMALL_DATA["small_data_l2"]
+    assert recipe_text(Experiment("a", "")) == "study's"
+    assert recipe_text(Experiment("a", "", activation="tanh", optimizer="adam", batch_size=64,
+                                  train_size=1_000)) == "tanh, adam, batches of 64, 1,000 images"
