@@ -17,14 +17,21 @@ from typing import Any
 
 import ipywidgets as W
 
-from .constraints import CONSTRAINTS
-from .study import MAX_EPOCHS, Experiment
+from .constraints import ACTIVATIONS, CONSTRAINTS, MAX_TRAIN, OPTIMIZERS
+from .study import LATER_KNOBS, MAX_EPOCHS, Experiment
 
 MAX_DEPTH = 10
 MAX_WIDTH = 256
 MAX_DROPOUT = 0.9  # dropout 1.0 would drop every unit
 MAX_SEED_SHOWN = 999_999  # the seed box's largest (any seed up to 2**63 - 1 trains)
-LR_CHOICES = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+LR_CHOICES = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
+              1.0)  # 1, 2, 5 in each decade: a log slider (Adam wants ~0.001, SGD ~0.1)
+BATCH_CHOICES = (8, 16, 32, 64, 128, 256, 512)
+TRAIN_CHOICES = (1_000, 2_000, 5_000, 10_000, 20_000, 30_000, MAX_TRAIN)  # MAX_TRAIN: all
+ACTIVATION_CHOICES = tuple(zip(("ReLU", "tanh", "sigmoid", "LeakyReLU (slope 0.01)"),
+                               ACTIVATIONS, strict=True))
+OPTIMIZER_CHOICES = tuple(zip(("SGD", "SGD with momentum 0.9", "Adam"), OPTIMIZERS,
+                              strict=True))
 PENALTY_CHOICES = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
 EARLY_STOPPING_CHOICES = (  # not None for "off": a dropdown reads None as "nothing selected"
     ("off", "off"),
@@ -55,7 +62,8 @@ class Knob:
     """One knob: the experiment field it sets, and the widget that sets it.
 
     ``shown`` says where a run's value appears in the runs table's settings: "always", "if set"
-    (left out when 0 or off) or "never" (it has a column of its own).
+    (left out when 0 or off), "if changed" (left out at the study's value,
+    :data:`~fmnist_helpers.study.LATER_KNOBS`) or "never" (it has a column of its own).
     """
 
     field: str
@@ -76,6 +84,10 @@ def _choices(description: str, values: tuple[float, ...], tooltip: str):
                    options=[(f"{v:g}", v) for v in values])
 
 
+def _images(value: int) -> str:
+    return f"all {value:,}" if value == MAX_TRAIN else f"{value:,}"
+
+
 KNOBS: dict[str, Knob] = {  # the playground's attribute name -> its knob, in layout order
     "depth": Knob("n_linear", "depth", _slider(
         W.IntSlider, "depth (layers)", "Linear layers, the classifier included (the study: 3 "
@@ -88,9 +100,24 @@ KNOBS: dict[str, Knob] = {  # the playground's attribute name -> its knob, in la
         min=CONSTRAINTS["dropout"].low, max=MAX_DROPOUT, step=0.05, readout_format=".2f"),
         to_experiment=lambda v: round(v, 4)),
     "batch_norm": Knob("batch_norm", "batch norm", _slider(
-        W.Checkbox, "batch norm", "Batch norm after each hidden ReLU (needs depth >= 2)")),
+        W.Checkbox, "batch norm", "Batch norm after each hidden activation (needs depth >= 2)")),
+    "activation": Knob("activation", "act", _slider(
+        W.Dropdown, "activation", "The hidden layers' activation (the study: ReLU)",
+        options=ACTIVATION_CHOICES), shown="if changed"),
+    "optimizer": Knob("optimizer", "opt", _slider(
+        W.Dropdown, "optimizer", "How the weights follow the gradient (the study: plain SGD)",
+        options=OPTIMIZER_CHOICES), shown="if changed"),
     "lr": Knob("lr", "lr", _choices("learning rate", LR_CHOICES,
-                                    "SGD learning rate (the study: 0.1)")),
+                                    "Learning rate, on a log scale (the study: 0.1)")),
+    "batch_size": Knob("batch_size", "batch", _choices(
+        "batch size", BATCH_CHOICES, "Images per gradient step (the study: 32)"),
+        shown="if changed"),
+    "train_size": Knob("train_size", "images", _slider(
+        W.SelectionSlider, "training images", "A fixed stratified subset of the 60,000 "
+        "training images, the same for every seed (quick mode keeps the same share of its "
+        "subset)", options=[(_images(v), v) for v in TRAIN_CHOICES]), shown="if changed",
+        to_experiment=lambda v: None if v == MAX_TRAIN else v,
+        to_widget=lambda v: MAX_TRAIN if v is None else v),
     "l1": Knob("l1", "L1", _choices("L1 strength", PENALTY_CHOICES,
                                     "l1 * sum |W| added to the loss"), shown="if set"),
     "l2": Knob("l2", "L2", _choices("L2 strength", PENALTY_CHOICES,
@@ -133,7 +160,8 @@ def settings_text(experiment: Experiment) -> str:
     parts = []
     for knob in KNOBS.values():
         value = getattr(experiment, knob.field)
-        if knob.shown == "always" or (knob.shown == "if set" and value):
+        if (knob.shown == "always" or (knob.shown == "if set" and value)
+                or (knob.shown == "if changed" and value != LATER_KNOBS[knob.field])):
             parts.append(f"{knob.label} {show(value)}")
     return ", ".join(parts)
 

@@ -1,5 +1,9 @@
-"""An interactive playground: pick depth, width, dropout and the study's other knobs, train on
-the real Fashion-MNIST, watch the curves redraw every epoch, and compare the runs in a table.
+"""An interactive playground: pick depth, width, dropout, the activation, the optimizer and the
+study's other knobs, train on the real Fashion-MNIST, watch the curves redraw every epoch, and
+compare the runs in a table. The setting travels as a short string (:mod:`fmnist_helpers.share`):
+typed into the settings box (or ``playground(settings="depth=8&act=tanh")``), it sets the knobs;
+the box below the runs shows the current one, its explorer link and the notebook code that
+trains its seeds.
 
 ``playground()`` returns a :class:`Playground`, the view: its widgets are its attributes, one
 per knob of :data:`fmnist_helpers.knobs.KNOBS` (the one place a knob is defined). Training is
@@ -13,6 +17,10 @@ Every display of the playground also carries a static copy (:meth:`Playground.st
 the settings, the last run's curves as an image and the runs table as HTML), which renderers
 without the widget manager (GitHub, nbviewer, the exported report) show instead of the live
 controls. It is refreshed after every run.
+
+Long on purpose (about 470 lines): the widgets, the preset and settings-string logic, the grid's
+preview, the static copy and the runs table all read and write one view's state; what stands
+apart is already out (the trainer, the knobs' table, rendering, the sharing box).
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from .plots import plot_history, plot_overlay, plot_seeds_curves
 from .render import html_output, image_output, png_base64
 from .results import resolve
 from .settings import Settings, settings
+from .share import decode, of_experiment
+from .share_box import ShareBox
 from .study import STUDY, Experiment
 from .style import caption
 from .trainer import Events, PlaygroundRun, Trainer
@@ -49,7 +59,7 @@ class Playground:
     trains."""
 
     def __init__(self, preset: str = "shallow", focus: str | None = None,
-                 config: Settings | None = None):
+                 config: Settings | None = None, shared: str | None = None):
         if preset not in STUDY:
             raise ValueError(f"unknown preset {preset!r}; choose one of: {', '.join(STUDY)}")
         if focus is not None:
@@ -70,6 +80,8 @@ class Playground:
         self._make_widgets()
         self.preset.value = preset
         self._apply_preset()
+        if shared:
+            self.apply_settings(shared)
         self.widget = self._layout()
 
     # -- widgets -----------------------------------------------------------------------------
@@ -84,6 +96,7 @@ class Playground:
             setattr(self, name, knob.make())
             getattr(self, name).add_class(f"fmnist-{name.replace('_', '-')}")
             getattr(self, name).observe(self._preview, names="value")
+            getattr(self, name).observe(self._show_share, names="value")
         self.seed = W.BoundedIntText(
             description="seed", min=lowest("seed"), max=MAX_SEED_SHOWN,
             style={"description_width": "120px"}, layout=W.Layout(width="220px"),
@@ -95,7 +108,9 @@ class Playground:
         self.progress = W.IntProgress(value=0, min=0, max=1, description="epoch -",
                                       style={"description_width": "90px"},
                                       layout=W.Layout(width="420px"))
+        self.seed.observe(self._show_share, names="value")
         self.status = W.HTML()
+        self.share = ShareBox(self._settings_typed)  # the settings string, copy as code
         self.plot_output = W.Output(layout=W.Layout(min_height="40px"))
         self.table_output = W.Output()
         self.learned_tabs = W.Tab(children=[W.Output(), W.Output(), W.Output()],
@@ -136,7 +151,7 @@ class Playground:
         buttons = W.HBox([self.train_button, self.stop_button, self.progress, self.seed])
         box = W.VBox([*head, columns, buttons, self.status, self.plot_output,
                       W.HTML("<b>What the last run learned</b>"), self.learned_tabs,
-                      W.HTML("<b>Runs so far</b>"), self.table_output])
+                      W.HTML("<b>Runs so far</b>"), self.table_output, self.share.widget])
         box.add_class("fmnist-playground")
         return box
 
@@ -182,6 +197,7 @@ class Playground:
                          f'src="data:image/png;base64,{self._curves_png}">')
         if self._runs_html:
             parts.append("<p><b>Runs so far</b></p>" + self._runs_html)
+        parts.append(self.share.note.value)
         return '<div class="fmnist-playground-static">' + "".join(parts) + "</div>"
 
     # -- knobs -------------------------------------------------------------------------------
@@ -192,6 +208,7 @@ class Playground:
         finally:
             self._applying = False
         self._preview()
+        self._show_share()
 
     def _set_knobs(self, e: Experiment) -> None:
         # Batch norm moves the depth slider's minimum: switch it off before the depth is set and
@@ -205,6 +222,55 @@ class Playground:
                 if value not in values:  # a preset off the slider's choices: add its value
                     widget.options = [(f"{v:g}", v) for v in sorted({*values, value})]
             widget.value = value
+
+    def apply_settings(self, text: str) -> Experiment:
+        """Set the knobs (and the seed) from a settings string, the others left as they are;
+        a bad string raises ``ValueError`` naming the key, and no knob moves."""
+        fields = decode(text)
+        seed = fields.pop("seed", self.seed.value)
+        try:
+            experiment = self.experiment().replace(**fields)  # checks the knobs together
+        except ValueError as e:
+            raise ValueError(f"settings string {text!r}: {e}") from None
+        for name, knob in KNOBS.items():
+            widget, value = getattr(self, name), knob.to_widget(getattr(experiment, knob.field))
+            if isinstance(widget, (W.IntSlider, W.FloatSlider)) and value > widget.max:
+                raise ValueError(f"settings string: {knob.label} {value} is beyond the "
+                                 f"playground's {knob.label} slider (at most {widget.max}); "
+                                 "train it with Experiment(...) in a notebook")
+        if seed > self.seed.max:
+            raise ValueError(f"settings string: seed {seed} is beyond the seed box (at most "
+                             f"{self.seed.max}); train it with Experiment(...) in a notebook")
+        self._applying = True
+        try:
+            self._set_knobs(experiment)
+            self.seed.value = seed
+        finally:
+            self._applying = False
+        self._preview()
+        self._show_share()
+        return experiment
+
+    def _settings_typed(self, text: str) -> None:
+        try:
+            self.apply_settings(text)
+        except ValueError as e:
+            self._say(str(e), "error")
+            return
+        self._say("Settings applied: press Train to train them.")
+
+    def settings_string(self) -> str:
+        """The knobs and the seed as a settings string (raises ValueError if invalid)."""
+        return of_experiment(self.experiment(), self.seed.value)
+
+    def _show_share(self, _change=None) -> None:
+        """Show the settings string, the explorer link and the code for the knobs as they are."""
+        if self._applying:
+            return
+        try:
+            self.share.show(self.experiment(), self.seed.value)
+        except ValueError as e:
+            self.share.show_error(str(e))
 
     def experiment(self) -> Experiment:
         """The settings of the knobs, as an :class:`Experiment` (raises ValueError if invalid)."""
@@ -401,14 +467,15 @@ class Playground:
 
 
 def playground(preset: str = "shallow", focus: str | None = None,
-               config: Settings | None = None) -> Playground:
+               config: Settings | None = None, settings: str | None = None) -> Playground:
     """Open the playground with a preset of the study and, optionally, one section's knob first.
 
     ``preset`` is a name of :data:`~fmnist_helpers.study.STUDY` (``"deeper"``, ``"wide"``,
     ...); ``focus`` one of the study's sections (``"depth"``, ``"width"``, ``"dropout"``,
     ``"early stopping"``, ``"batch norm"``, ``"regularization"``, ``"mixed"``), whose knobs are
     put first and highlighted. ``config``: the settings to train with (default: ``settings()``,
-    so ``FMNIST_QUICK=1`` trains on the small subset). The last line of a cell,
-    ``playground()`` displays itself.
+    so ``FMNIST_QUICK=1`` trains on the small subset). ``settings``: a settings string
+    (``"depth=8&width=10&dropout=0&act=tanh&opt=adam"``, or an explorer link) applied over the
+    preset. The last line of a cell, ``playground()`` displays itself.
     """
-    return Playground(preset, focus, config)
+    return Playground(preset, focus, config, settings)

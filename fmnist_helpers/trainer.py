@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .bridge import train_one
+from .bridge import train_one, training_subset
 from .data import FashionMNIST
 from .engine import evaluate
 from .history import History
@@ -115,7 +115,9 @@ class Trainer:
             data = get_data(self.config.quick)
             self._epoch = 1
             self._progress(0, 1, experiment.epochs)
-            self.events.say(f"Run {label}: training on {len(data.train):,} images…", "info")
+            rows = training_subset(data, experiment.train_size)
+            images = len(data.train) if rows is None else len(rows)
+            self.events.say(f"Run {label}: training on {images:,} images…", "info")
             start = self._epoch_start = time.perf_counter()
             trained = train_one(
                 experiment, seed, data, device=self.config.device,
