@@ -4,8 +4,11 @@ HTML file (plotly and its JavaScript inlined: it opens from disk with no network
 :func:`explorer_figure` draws the grid's runs (passed in: nothing here trains or reads the
 cache); :func:`explorer_html` is the figure with its controls' script, :func:`write_explorer`
 the page, :func:`show_explorer` the same inline in a notebook, :func:`index_section` the report
-index's paragraph. The grid, its loaders and :func:`lookup` are :mod:`fmnist_helpers.grid`'s,
-and importable from here too (the notebooks call ``explorer.grid_results()``).
+index's paragraph. The page keeps its sliders' setting in the URL fragment, in the settings
+string's keys (:mod:`fmnist_helpers.share`): ``explorer.html#depth=8&width=10&dropout=0``
+opens at that setting, and moving a slider rewrites the fragment (``history.replaceState``).
+The grid, its loaders and :func:`lookup` are :mod:`fmnist_helpers.grid`'s, and importable from
+here too (the notebooks call ``explorer.grid_results()``).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from .grid import (
 )
 from .render import write_text_atomic
 from .results import Result
+from .share import EXPLORER_KEYS, KEYS
 from .study import PAPER, STUDY
 from .style import TEST_STYLE, TRAIN_STYLE
 
@@ -55,17 +59,61 @@ DIV_ID = "fmnist-explorer"
 # Plotly alone cannot combine three controls: a slider step's action is fixed when the figure
 # is made, so the depth slider cannot know where the width slider stands. The steps therefore
 # do nothing themselves ("skip"); this listener reads every slider and shows the one point.
-# Clicking a cell of a heat map moves the sliders there.
+# Clicking a cell of a heat map moves the sliders there. On the page (not in a notebook, whose
+# URL is Jupyter's) the setting lives in the URL fragment: read on load and when it changes,
+# rewritten after every move; a key the page has no slider for is ignored with a warning.
 SCRIPT = """
 (function () {
   var gd = document.getElementById('{plot_id}');
   var m = gd.layout.meta.explorer;
+  var useFragment = {fragment};
+  function sliderOf(dim) {
+    return (gd.layout.sliders || []).filter(function (t) { return t.name === dim; })[0];
+  }
   function chosen() {
-    var sliders = gd.layout.sliders || [];
     return m.dims.map(function (dim) {
-      var s = sliders.filter(function (t) { return t.name === dim; })[0];
+      var s = sliderOf(dim);
       return s ? s.steps[s.active || 0].value : m.values[dim][0];
     }).join('|');
+  }
+  function fragment() {
+    return m.dims.filter(sliderOf).map(function (dim) {
+      var s = sliderOf(dim);
+      return m.keys[dim] + '=' + s.steps[s.active || 0].value;
+    }).join('&');
+  }
+  function writeFragment() {
+    if (!useFragment) return;
+    var hash = '#' + fragment();
+    if (window.location.hash === hash) return;
+    try { window.history.replaceState(null, '', hash); }
+    catch (e) { console.warn('explorer: cannot write the setting into the link: ' + e); }
+  }
+  function readFragment() {
+    var text = decodeURIComponent(window.location.hash.replace(/^#/, ''));
+    var update = {}, sliders = gd.layout.sliders || [];
+    text.split('&').filter(Boolean).forEach(function (part) {
+      var key = part.split('=')[0], value = part.slice(key.length + 1);
+      var dim = m.dims.filter(function (d) { return m.keys[d] === key; })[0];
+      if (!dim) {
+        console.warn('explorer: "' + key + '" in the link is ' + (m.known.indexOf(key) >= 0
+          ? 'a playground setting; this page holds only the study recipe runs' : 'not a setting')
+          + ': ignored');
+        return;
+      }
+      var want = dim === 'dropout' ? String(parseFloat(value))
+        : dim === 'batch_norm' ? value : String(parseInt(value, 10));
+      var s = sliderOf(dim), i = sliders.indexOf(s);
+      var j = s ? s.steps.map(function (t) { return t.value; }).indexOf(want) : -1;
+      if (j < 0) {
+        if (!(m.values[dim].length === 1 && m.values[dim][0] === want))
+          console.warn('explorer: ' + key + '=' + value + ' is not on the grid (' + key
+                       + ': ' + m.values[dim].join(', ') + '): ignored');
+        return;
+      }
+      update['sliders[' + i + '].active'] = j;
+    });
+    return Object.keys(update).length ? Plotly.relayout(gd, update).then(show) : null;
   }
   function show() {
     var key = chosen(), idx = [], vis = [];
@@ -79,7 +127,7 @@ SCRIPT = """
     return done.then(function () {
       return Plotly.relayout(gd, {'title.text': m.points[key].title,
                                   'yaxis.range': m.points[key].loss_range});
-    });
+    }).then(writeFragment);
   }
   gd.on('plotly_sliderchange', show);
   gd.on('plotly_click', function (ev) {
@@ -94,6 +142,10 @@ SCRIPT = """
     });
     Plotly.relayout(gd, update).then(show);
   });
+  if (useFragment) {
+    readFragment();
+    window.addEventListener('hashchange', readFragment);
+  }
 })();
 """
 
@@ -244,7 +296,7 @@ def _lay_out(fig, points: dict[tuple, Point], values: dict[str, list], start: tu
                    "cmax": max(finals, default=1),
                    "colorbar": {"title": {"text": "test acc"}, "len": 0.4, "y": 0.2}},
         legend={"orientation": "h", "x": 0.5, "xanchor": "center", "y": 0.49},
-        meta={"explorer": {"dims": list(DIMS),
+        meta={"explorer": {"dims": list(DIMS), "keys": EXPLORER_KEYS, "known": list(KEYS),
                            "values": {d: [value_key(d, v) for v in values[d]] for d in DIMS},
                            "points": table, "quick": quick}})
 
@@ -270,7 +322,8 @@ a {{ color: #0b62c4; }} .muted {{ color: #666; }}</style></head>
 {nav}<h1>Explorer: depth, width and dropout</h1>
 <p>Every setting of the grid was trained on {data} with the study's recipe (plain SGD,
 learning rate 0.1, batches of 32, {epochs} epochs), {seeds} seeds each: {runs} runs. Move the
-sliders (or click a cell of a heat map) to show one setting: its loss and accuracy after each
+sliders (or click a cell of a heat map) to show one setting (the page's address follows, so a
+link opens the same setting): its loss and accuracy after each
 epoch, train in blue and test in orange, the line the mean of the seeds and the shaded band
 the range between them, and its final numbers in the heading; the loss axis is scaled to the
 setting shown. A seed that collapsed to chance is reported apart, as in the report: it is named
@@ -283,12 +336,15 @@ final test accuracy of every setting, the study's own models named on them.</p>
 """
 
 
-def explorer_html(results: Sequence[Result], div_id: str = DIV_ID) -> str:
-    """The explorer as an HTML fragment: plotly.js inlined, the figure, its script."""
+def explorer_html(results: Sequence[Result], div_id: str = DIV_ID,
+                  fragment: bool = False) -> str:
+    """The explorer as an HTML fragment: plotly.js inlined, the figure, its script;
+    ``fragment``: keep the setting in the page's URL fragment (the page's, not a notebook's)."""
     import plotly.io as pio
 
+    script = SCRIPT.replace("{fragment}", "true" if fragment else "false")
     return pio.to_html(explorer_figure(results), include_plotlyjs=True, full_html=False,
-                       post_script=SCRIPT, div_id=div_id, default_height="980px",
+                       post_script=script, div_id=div_id, default_height="980px",
                        config={"displaylogo": False, "responsive": True})
 
 
@@ -305,7 +361,7 @@ def explorer_page(results: Sequence[Result], back_link: str | None = None) -> st
            "</nav>\n" if back_link else "")
     quick = runs[0].quick
     return PAGE.format(
-        nav=nav, figure=explorer_html(results),
+        nav=nav, figure=explorer_html(results, fragment=True),
         data="a quick-mode subset of the real Fashion-MNIST (numbers not comparable to the "
              "study's)" if quick else "the full Fashion-MNIST (60,000 training images)",
         epochs=max(r.epochs_trained for r in runs),

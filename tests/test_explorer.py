@@ -278,3 +278,59 @@ def test_explorer_page_works_offline_in_chromium(grid_cache, tmp_path, chromium)
         page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
     assert not blocked, f"the page asked the network for {blocked}"
     assert not errors, f"errors in the page: {errors}"
+
+
+def test_the_page_reads_the_settings_string_keys():
+    from fmnist_helpers import evidence, share
+
+    assert share.EXPLORER_KEYS["depth"] == "depth" and set(share.EXPLORER_KEYS) == set(
+        explorer.DIMS)
+    assert all(key in share.KEYS for key in share.EXPLORER_KEYS.values())
+    link = evidence.explorer_link(8, 10, 0.0)  # the chapters' links
+    assert link == share.explorer_link(STUDY["deeper"])
+    assert link == "explorer.html#depth=8&width=10&dropout=0"
+    assert share.decode(link) == {"n_linear": 8, "hidden": 10, "dropout": 0.0}
+    assert "{fragment}" in explorer.SCRIPT
+
+
+@pytest.mark.browser
+def test_a_link_with_a_fragment_opens_that_setting(grid_cache, chromium):
+    """explorer.html#depth=8&width=50&dropout=0.2 shows that point (of the quick grid); a key
+    with no slider is ignored with a warning; a slider moved rewrites the fragment."""
+    from playwright.sync_api import expect
+
+    warnings, errors = [], []
+    page = chromium.new_page(viewport={"width": 1300, "height": 1200})
+    try:
+        page.set_default_timeout(TIMEOUT_MS)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: m.type == "warning" and warnings.append(m.text))
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+            "file://") else route.abort())
+        page.goto(grid_cache.page.as_uri() + "#depth=8&width=50&dropout=0.2&act=tanh")
+        title = page.locator(".gtitle")
+        expect(title).to_contain_text("Depth 8, width 50, dropout 0.2", timeout=TIMEOUT_MS)
+        runs = runs_at(8, 50, 0.2)
+        kept = [r for r in runs if not collapsed(r)] or runs
+        expect(title).to_contain_text(
+            f"test accuracy {sum(r.final['test_acc'] for r in kept) / len(kept):.3f}")
+        sliders = page.evaluate("() => document.querySelector('.js-plotly-plot').layout"
+                                ".sliders.map(s => [s.name, s.active])")
+        assert sliders == [["depth", 1], ["width", 1], ["dropout", 1]]
+        assert any('"act"' in w and "playground setting" in w for w in warnings), warnings
+
+        # a slider moved: the fragment follows (the playground's key is dropped)
+        step = page.locator(".slider-group").nth(0).locator("text.slider-label").filter(
+            has_text=re.compile(r"^3$"))
+        box = step.bounding_box()
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        expect(title).to_contain_text("Depth 3, width 50, dropout 0.2")
+        page.wait_for_function("() => location.hash === '#depth=3&width=50&dropout=0.2'")
+
+        # a link to a setting off the grid: a warning, the page stays where it is
+        page.goto(grid_cache.page.as_uri() + "#depth=5&width=10")
+        expect(title).to_contain_text("Depth 3, width 10, dropout 0", timeout=TIMEOUT_MS)
+        assert any("depth=5 is not on the grid" in w for w in warnings), warnings
+    finally:
+        page.close()
+    assert not errors, f"errors in the page: {errors}"
