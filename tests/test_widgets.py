@@ -1,6 +1,8 @@
 """The playground driven through its widgets, on the quick subset of the real data."""
 
+import html
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -241,3 +243,97 @@ def test_stop_during_the_evaluation_ends_cleanly(monkeypatch):
     (run,) = pg.runs
     assert run.outcome == "stopped by you" and len(run.history) <= 1
     assert not pg.train_button.disabled and pg.stop_button.disabled and not pg.running
+
+
+def test_the_new_knobs_set_the_experiment_and_show_in_the_runs_table():
+    from fmnist_helpers.constraints import ACTIVATIONS, MAX_BATCH, MIN_BATCH, OPTIMIZERS
+
+    pg = playground("shallow")
+    assert [v for _, v in pg.activation.options] == list(ACTIVATIONS)
+    assert [v for _, v in pg.optimizer.options] == list(OPTIMIZERS)
+    sizes = [v for _, v in pg.batch_size.options]
+    assert (sizes[0], sizes[-1]) == (MIN_BATCH, MAX_BATCH) and pg.batch_size.value == 32
+    lrs = [v for _, v in pg.lr.options]
+    assert lrs == sorted(lrs) and lrs[0] <= 1e-4 and lrs[-1] == 1.0
+    assert pg.experiment().train_size is None  # the slider's "all 60,000"
+    pg.activation.value, pg.optimizer.value = "tanh", "adam"
+    pg.lr.value, pg.batch_size.value, pg.train_size.value = 0.001, 64, 5_000
+    pg.epochs.value = 1
+    e = pg.experiment()
+    assert (e.activation, e.optimizer, e.lr, e.batch_size, e.train_size) == (
+        "tanh", "adam", 0.001, 64, 5_000)
+    assert e.numbers_key() != STUDY["shallow"].numbers_key()  # recorded in the cache key
+    pg.run_now()
+    assert pg.error is None, pg.error
+    (run,) = pg.runs
+    assert run.experiment == e and run.outcome == "finished"
+    assert "act tanh, opt adam, lr 0.001, batch 64, images 5000" in run.label
+    row = pg.runs_frame().iloc[0]
+    assert (row["act"], row["opt"], row["batch"], row["images"]) == ("tanh", "adam", 64, 5000)
+    table = pg.table_output.outputs[0]["data"]["text/html"]
+    assert "act tanh, opt adam" in table and "batch 64" in table and "images 5000" in table
+    pg.preset.value = "deeper"  # presets put the study's recipe back
+    assert pg.experiment() == resolve(STUDY["deeper"], settings(True))
+
+
+def test_settings_string_round_trip_and_errors():
+    from fmnist_helpers import share
+
+    text = "depth=4&width=20&dropout=0.2&act=tanh&opt=adam&bs=64&lr=0.001&n=5000&seed=7"
+    pg = playground(settings=text)
+    assert (pg.depth.value, pg.width.value, pg.dropout.value, pg.activation.value,
+            pg.optimizer.value, pg.batch_size.value, pg.lr.value, pg.train_size.value,
+            pg.seed.value) == (4, 20, 0.2, "tanh", "adam", 64, 0.001, 5_000, 7)
+    shown = pg.settings_string()
+    assert shown.startswith(text.removesuffix("&seed=7")) and shown.endswith("&seed=7")
+    again = playground("deeper", settings=shown)
+    assert again.experiment().numbers_key() == pg.experiment().numbers_key()
+    assert again.settings_string() == shown
+    assert share.decode(share.encode(share.decode(shown))) == share.decode(shown)
+    assert "depth=4&amp;width=20" in pg.share.note.value
+    assert "explorer.html#depth=4&amp;width=20&amp;dropout=0.2" in pg.share.note.value
+    assert share.decode("explorer.html#depth=8&width=10&dropout=0&n=all&es=off&bn=off") == {
+        "n_linear": 8, "hidden": 10, "dropout": 0.0, "train_size": None,
+        "early_stopping": None, "batch_norm": False}
+    assert share.decode("n=60000") == {"train_size": None}  # every image: one cache key
+    for bad, message in (("depth=0", "depth .* must be a whole number >= 1, got 0"),
+                         ("colour=red", "unknown key 'colour'; the keys are depth"),
+                         ("bs=1000", "bs .*batch size.* from 8 to 512"),
+                         ("act=elu", "act .* 'relu', 'tanh'.*got 'elu'"),
+                         ("opt=rmsprop", "'sgd', 'momentum'"),
+                         ("n=1234", "multiple of 10"),
+                         ("lr=fast", "lr='fast' is not a number"),
+                         ("depth=3&depth=4", "'depth' is given twice"),
+                         ("bn=yes", "bn='yes' is not on or off"),
+                         ("lr", "'lr' has no value")):
+        with pytest.raises(ValueError, match=message):
+            share.decode(bad)
+    with pytest.raises(ValueError, match="batch norm needs"):
+        playground(settings="depth=1&bn=on")
+    with pytest.raises(ValueError, match="beyond the playground's depth slider"):
+        playground(settings="depth=20")
+    before = pg.experiment()
+    pg.share.text.value = "act=elu"  # typed into the box: said in the status, no knob moves
+    assert "got &#x27;elu&#x27;" in pg.status.value and pg.experiment() == before
+    pg.share.text.value = "act=sigmoid&opt=momentum"
+    assert pg.activation.value == "sigmoid" and pg.optimizer.value == "momentum"
+    assert "Settings applied" in pg.status.value
+
+
+def test_copy_as_code_builds_the_same_experiment(monkeypatch):
+    from fmnist_helpers import seeds
+
+    pg = playground("mixed", settings="act=leaky_relu&opt=momentum&lr=0.02&bs=128&n=10000")
+    code = pg.share.code.value
+    assert "load_or_train(mine)" in code and "Experiment(" in code
+    calls = []
+    monkeypatch.setattr(seeds, "load_or_train", lambda *names, **kw: calls.append(names)
+                        or [SimpleNamespace(summary=lambda: None)])  # no training here
+
+    source = html.unescape(code.split("<pre", 1)[1].split(">", 1)[1].split("</pre>")[0])
+    namespace: dict = {}
+    exec(source, namespace)
+    ((built,),) = calls  # the experiment handed to the loader
+    assert built.numbers_key() == pg.experiment().numbers_key()
+    assert (built.activation, built.optimizer, built.batch_size, built.train_size) == (
+        "leaky_relu", "momentum", 128, 10_000)
