@@ -158,6 +158,25 @@ def test_playground_in_jupyterlab(tmp_path, chromium):
             page.locator(".fmnist-playground").scroll_into_view_if_needed()
             page.screenshot(path=str(screenshot))
 
+            # the new knobs: tanh and Adam picked from their menus, trained, in the table
+            page.locator(".fmnist-activation select").select_option(label="tanh")
+            page.locator(".fmnist-optimizer select").select_option(label="Adam")
+            share = page.locator(".fmnist-share-note")
+            see(share, "act=tanh&opt=adam")  # the settings string follows the knobs
+            page.locator(".fmnist-train-button").click()
+            see(status, "act tanh, opt adam")
+            see(rows, count=3)
+            see(rows.nth(2), "act tanh, opt adam")
+            see(page.locator(".fmnist-share-code pre"), "optimizer='adam'")
+
+            # a settings string typed into the box sets the knobs
+            box = page.locator(".fmnist-share-text input")
+            box.fill("act=sigmoid&opt=momentum&bs=64")
+            box.press("Enter")
+            see(status, "Settings applied")
+            see(page.locator(".fmnist-batch-size .widget-readout"), "64")
+            see(share, "act=sigmoid&opt=momentum&bs=64")
+
             # a long run, stopped from the page while the kernel trains in the background
             epochs = page.locator(".widget-slider", has_text="epochs")
             epochs.locator(".noUi-handle").press("End")
@@ -166,7 +185,7 @@ def test_playground_in_jupyterlab(tmp_path, chromium):
             see(status, "epoch 1/50")
             page.locator(".fmnist-stop-button").click()
             see(status, "stopped by you")
-            see(rows, count=3)
+            see(rows, count=4)
         finally:
             page.screenshot(path=str(last_screenshot))  # on failure too: what it showed
     finally:
