@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .results import atomic_file
 from .settings import Settings
 
 CHANCE = 0.1  # ten balanced classes
@@ -198,11 +198,8 @@ def write(path: Path, rows: list[dict[str, np.ndarray]]) -> None:
     arrays = {"format": np.array(FORMAT)}
     if rows:
         arrays |= {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.pid{os.getpid()}.part")  # two writers never share it
-    with open(tmp, "wb") as f:
+    with atomic_file(path, "wb") as f:
         np.savez(f, **arrays)
-    tmp.replace(path)
 
 
 def read(path: Path) -> dict[str, np.ndarray] | None:
@@ -215,7 +212,7 @@ def read(path: Path) -> dict[str, np.ndarray] | None:
         return {k: z[k] for k in z.files if k != "format"}
 
 
-def of(result) -> dict[str, np.ndarray]:
+def load_or_retrain(result) -> dict[str, np.ndarray]:
     """A run's diagnostics per epoch: ``grad_norm`` (epochs x linear layers), ``dead`` (epochs x
     hidden layers), ``loss`` (epochs). Read from the run store; a run cached without them is
     trained again alone, with the hook, and they are written beside its entry."""

@@ -26,7 +26,7 @@ from .diagnostics import (
     finite,
     life_of,
     life_phrase,
-    of,
+    load_or_retrain,
 )
 from .style import COLLAPSED_STYLE, REFERENCE, caption, series, styled
 
@@ -108,8 +108,8 @@ def gather(shallow, deeper, map_runs_) -> Evidence:
     their diagnostics read or computed with :func:`of`) and the map's runs."""
     from .seeds import collapsed
 
-    diag = {("deeper", r.seed): of(r) for r in deeper}
-    diag |= {("shallow", r.seed): of(r) for r in shallow}
+    diag = {("deeper", r.seed): load_or_retrain(r) for r in deeper}
+    diag |= {("shallow", r.seed): load_or_retrain(r) for r in shallow}
     deaths, never = [], []
     for r in deeper:
         life = life_of(r.history)
@@ -155,7 +155,7 @@ def gather(shallow, deeper, map_runs_) -> Evidence:
     for r in map_runs_:
         e = r.experiment
         if e.n_linear == depths[-1] and not e.batch_norm and collapsed(r) and len(r.history):
-            d = of(r)
+            d = load_or_retrain(r)
             n_dead, n = map_dead.get(e.lr, (0, 0))
             map_dead[e.lr] = (n_dead + int(d["dead"][-1].max() >= 1.0), n + 1)
     return Evidence(deaths, never, len(kept), ratio(kept),
@@ -309,7 +309,7 @@ def gradient_table(models, epoch: int | None = None):
 
     columns = {}
     for r in models:
-        d = of(r)
+        d = load_or_retrain(r)
         at = len(d["loss"]) if epoch is None else min(epoch, len(d["loss"]))
         life = life_of(r.history)
         tag = {"died": f", died in epoch {life.died_at}", "never learned": ", never learned",
@@ -338,7 +338,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds, others: Sequence[Result
            "label": "shallow (median)"}
     any_plain = False
     for r in [*deeper, *others]:
-        d, life = of(r), life_of(r.history)
+        d, life = load_or_retrain(r), life_of(r.history)
         epochs = np.arange(1, len(r.history) + 1)
         dead_seed = life.kind in ("died", "diverged", "never learned")
         style = {"color": COLLAPSED_STYLE["color"], "linewidth": 1.8} if dead_seed else \
@@ -377,7 +377,7 @@ def plot_why_deeper_fails(shallow: Seeds, deeper: Seeds, others: Sequence[Result
                              xytext=(25, 25), textcoords="offset points", fontsize=8,
                              color=style["color"],
                              arrowprops={"arrowstyle": "->", "color": style["color"]})
-    diags = [of(r) for r in shallow]
+    diags = [load_or_retrain(r) for r in shallow]
     n = min(len(x["loss"]) for x in diags)
     epochs = np.arange(1, n + 1)
     axes[0].plot(*shallow.curve("test_acc"), **ref)

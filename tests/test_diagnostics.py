@@ -75,7 +75,8 @@ def test_measure_gradient_norms_and_dead_units():
 def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monkeypatch):
     """deeper's runs carry diagnostics per epoch, written through the planner's snapshot hook;
     the same run trained alone without the hook has the same history, and the diagnostics
-    computed again from a retraining (diagnostics.of on a run cached without them) are equal."""
+    computed again from a retraining (diagnostics.load_or_retrain on a run cached without
+    them) are equal."""
     from fmnist_helpers.bridge import train_one
     from fmnist_helpers.results import cache_path, get_data
     from fmnist_helpers.runs import run_experiment
@@ -90,7 +91,7 @@ def test_the_run_store_records_diagnostics_and_changes_no_number(tmp_path, monke
     alone = train_one(result.experiment, 1, get_data(True))
     assert alone.history.rows == result.history.rows
     diagnostics.path_of(entry).unlink()
-    again = diagnostics.of(result)  # trains it again, alone, with the hook
+    again = diagnostics.load_or_retrain(result)  # trains it again, alone, with the hook
     for key in stored:
         assert np.array_equal(stored[key], again[key]), key
     assert not diagnostics.wanted(STUDY["wide"])
