@@ -1,4 +1,5 @@
-"""The study's experiments as named configurations: plain data, no training code.
+"""The study's experiments as named configurations: plain data, no training code (the one
+loader, :func:`small_data_results`, imports the planner when called).
 
 Every choice the study leaves open is written beside the configuration that makes it.
 The study's own numbers are kept apart, in :data:`PAPER`, and always labelled as the paper's.
