@@ -17,8 +17,10 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from .render import write_text_atomic
 from .results import Result
 from .seeds import collapsed
+from .share import FIELD_KEYS
 from .study import STUDY
 from .style import TEST_STYLE, TRAIN_STYLE
 from .sweep import Sweep, label
@@ -95,8 +97,8 @@ def page_data(sweep: Sweep, results: Sequence[Result]) -> dict:
     if len({r.quick for r in results}) > 1:
         raise ValueError("the results mix quick-mode and full runs; load them all with the "
                          "same FMNIST_QUICK setting")
-    axes = [{"knob": k, "label": label(k), "values": [_shown(v) for v in values]}
-            for k, values in sweep.axes.items()]
+    axes = [{"knob": k, "key": FIELD_KEYS.get(k, k), "label": label(k),
+             "values": [_shown(v) for v in values]} for k, values in sweep.axes.items()]
     n = len(sweep.seeds)
     points = []
     for i, setting in enumerate(sweep.settings()):
@@ -160,6 +162,29 @@ SCRIPT = r"""
     state[a] = i; document.getElementById('slider-' + M.axes[a].knob).value = i;
   }
   function current() { return byKey[state.join('|')]; }
+  // the setting in the URL fragment, in the settings string's keys (fmnist_helpers/share.py)
+  function writeFragment() {
+    var hash = '#' + M.axes.map(function (axis, a) {
+      return axis.key + '=' + axis.values[state[a]]; }).join('&');
+    if (window.location.hash === hash) return;
+    try { window.history.replaceState(null, '', hash); }
+    catch (e) { console.warn('sweep page: cannot write the setting into the link: ' + e); }
+  }
+  function readFragment() {
+    var keys = M.axes.map(function (axis) { return axis.key; });
+    window.location.hash.replace(/^#/, '').split('&').filter(Boolean).forEach(function (part) {
+      var key = part.split('=')[0], value = decodeURIComponent(part.slice(key.length + 1));
+      var a = keys.indexOf(key), values = a < 0 ? [] : M.axes[a].values;
+      var i = values.indexOf(value);
+      if (i < 0 && value !== '') i = values.map(Number).indexOf(Number(value));
+      if (i < 0) {
+        console.warn('sweep page: ' + part + (a < 0 ? ' is not an axis of this sweep'
+                                              : ' is not on this sweep') + ': ignored');
+        return;
+      }
+      setAxis(a, i);
+    });
+  }
 
   function drawCurves() {
     var p = current(), traces = [];
@@ -270,8 +295,10 @@ SCRIPT = r"""
     setAxis(ya, M.axes[ya].values.indexOf(String(pt.y)));
     update();
   }
-  function update() { drawCurves(); drawHeat(); }
+  function update() { drawCurves(); drawHeat(); writeFragment(); }
   if (M.axes.length < 2) document.getElementById('heat-section').style.display = 'none';
+  readFragment();
+  window.addEventListener('hashchange', function () { readFragment(); update(); });
   update(); drawParcoords();
   if (M.axes.length > 1) document.getElementById('heatmap').on('plotly_click', clicked);
 })();
@@ -334,10 +361,4 @@ def sweep_page_html(sweep: Sweep, results: Sequence[Result]) -> str:
 
 def write_sweep_page(path: str | Path, sweep: Sweep, results: Sequence[Result]) -> Path:
     """Write the sweep's page to ``path`` (atomically) and return the path."""
-    path = Path(path)
-    page = sweep_page_html(sweep, results)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, sweep_page_html(sweep, results))
