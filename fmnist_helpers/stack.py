@@ -44,7 +44,8 @@ def _cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     by_class = logits.transpose(1, 2).contiguous()
     shifted = by_class - by_class.amax(1, keepdim=True)
     picked = shifted.gather(1, labels.unsqueeze(1)).squeeze(1)
-    return shifted.exp().sum(1).log() - picked
+    total = per_model_elementwise(torch.exp, shifted).sum(1)
+    return per_model_elementwise(torch.log, total) - picked
 
 
 class Stack:
@@ -282,9 +283,9 @@ class Stack:
         # softmax and its log, written out: torch.log_softmax over 10 classes, then exp, took
         # 2 to 3 times as long at these sizes
         shifted = logits - logits.amax(2, keepdim=True)
-        exp = shifted.exp()
+        exp = per_model_elementwise(torch.exp, shifted)  # (see per_model_elementwise)
         total = exp.sum(2, keepdim=True)
-        log_p = shifted - total.log()
+        log_p = shifted - per_model_elementwise(torch.log, total)
         picked = labels.unsqueeze(2)
         losses = -log_p.gather(2, picked).squeeze(2).mean(1)
         g = exp.div_(total).scatter_add_(2, picked, torch.full_like(picked, -1,
