@@ -10,6 +10,7 @@ worker processes (:class:`LocalPool`, the default), or a Dask cluster
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ from .study import Experiment, get_experiment
 MAX_STACK = 96  # models per stack (for the study's widths MAX_UNITS, below, binds first)
 MAX_UNITS = 800  # first-layer units per stack (K x width): past it, a step costs more per model
 STOP_GUESS = 15  # planning only: the epochs an early-stopping run is expected to train (7-35)
+FULL_TRAIN = 60_000  # training images of a full epoch (planning only, as the three below)
+EVAL_SHARE = 0.1  # of a full epoch's per-model cost: evaluating the test set and a sample
+AUTOGRAD_FACTOR = 1.85  # the general path's time over the written-out one (bench --only paths)
 
 
 class Trajectory:
@@ -162,13 +166,22 @@ def cost(stack: list[Trajectory]) -> float:
     12%, the smaller ones up to half off): per epoch, a share per layer (four times more with
     batch norm), the per-batch overhead; per model and epoch, a share per layer and one per
     parameter. An early-stopping run counts as :data:`STOP_GUESS` epochs, its cap being far
-    above what runs train.
+    above what runs train. Those shares are for batches of 32 over all 60,000 images: the
+    per-batch share scales with the steps an epoch takes, the per-model one with the images
+    trained on (plus evaluation's share, :data:`EVAL_SHARE`, which does not shrink), and the
+    autograd path costs :data:`AUTOGRAD_FACTOR` times the written-out one.
     """
-    shape = shape_of(stack[0].runs[0])
+    first = stack[0].runs[0]
+    shape = shape_of(first)
+    images = first.train_size or FULL_TRAIN
+    steps_share = math.ceil(images / shape.batch_size) / math.ceil(FULL_TRAIN / 32)
+    images_share = EVAL_SHARE + (1 - EVAL_SHARE) * images / FULL_TRAIN
+    path = 1.0 if shape.written_path else AUTOGRAD_FACTOR
     epochs = [max(min(e.epochs, STOP_GUESS) if e.early_stopping else e.epochs for e in t.runs)
               for t in stack]
-    return (max(epochs) * shape.n_linear * (0.19 + 0.66 * shape.batch_norm)
-            + sum(epochs) * (0.063 * shape.n_linear + 1.8e-5 * shape.n_params()))
+    return path * (max(epochs) * steps_share * shape.n_linear * (0.19 + 0.66 * shape.batch_norm)
+                   + sum(epochs) * images_share * (0.063 * shape.n_linear
+                                                   + 1.8e-5 * shape.n_params()))
 
 
 class _Progress:
