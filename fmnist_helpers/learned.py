@@ -5,9 +5,9 @@ Everything here reads a run's stored test predictions and final weights (see
 seeds that collapsed to chance (:func:`fmnist_helpers.seeds.collapsed`) are left out of means
 and spreads, as in the rest of the report. Every figure function returns a matplotlib
 ``Figure`` with a one-line caption under it saying what to look at. (Dead units are counted in
-:mod:`fmnist_helpers.diagnostics`.) The module runs past the package's usual ~450 lines because
-its figures share its counting helpers and are called as ``learned.plot_*`` by the notebooks and
-the playground alike.
+:mod:`fmnist_helpers.diagnostics`.) Orders in sentences (the hardest classes, the most
+frequent confusions, where the models differ, the best and worst model) rest on the seeds and
+live in :mod:`fmnist_helpers.ranking`; the functions of the same names here call it.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import nn
 from .data import CLASSES, IMAGE_SIZE, N_CLASSES, FashionMNIST
 from .models import linear_layers, logits_in_chunks
 from .results import Result, get_data
-from .seeds import group, pct
+from .seeds import group
 from .style import caption, styled
 from .tables import Table
 
@@ -80,16 +80,16 @@ def run_confusion(result: Result) -> np.ndarray:
     return confusion_matrix(_test_labels(result), result.predictions)
 
 
-def _flat(results: Runs) -> list[Result]:
+def flat_runs(results: Runs) -> list[Result]:
     """The runs of a mapping model -> runs, or of an iterable of runs, as one list."""
     if isinstance(results, Mapping):
         return [r for runs in results.values() for r in runs]
     return list(results)
 
 
-def _by_model(results: Runs) -> dict[str, list[Result]]:
+def by_model(results: Runs) -> dict[str, list[Result]]:
     """Each model's seeds that did not collapse (all, when every one did), by experiment name."""
-    groups = group(_flat(results))
+    groups = group(flat_runs(results))
     if not groups:
         raise ValueError("no results given")
     return {name: seeds.kept for name, seeds in groups.items()}
@@ -97,7 +97,7 @@ def _by_model(results: Runs) -> dict[str, list[Result]]:
 
 def confusion_of(results: Iterable[Result]) -> np.ndarray:
     """The mean confusion matrix of one model's seeds (images per run; collapsed seeds out)."""
-    groups = _by_model(results)
+    groups = by_model(results)
     if len(groups) != 1:
         raise ValueError(f"confusion_of takes the seeds of one model, got {sorted(groups)}")
     return np.mean([run_confusion(r) for r in next(iter(groups.values()))], axis=0)
@@ -107,16 +107,23 @@ def confusion_of(results: Iterable[Result]) -> np.ndarray:
 # Per class, over models
 # ---------------------------------------------------------------------------------------------
 
+def per_seed_class_accuracy(results: Runs) -> list[np.ndarray]:
+    """Per model (by experiment name, collapsed seeds left out): its seeds' per-class test
+    accuracy, (seeds, classes)."""
+    return [np.array([per_class_accuracy(_test_labels(r), r.predictions) for r in runs])
+            for runs in by_model(results).values()]
+
+
 def per_class_table(results: Runs, statistic: str = "mean") -> pd.DataFrame:
     """Per-class test accuracy, models (rows, by experiment name) x classes: ``statistic``
     ("mean", "sd", "min" or "max") over each model's seeds, collapsed seeds left out."""
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {', '.join(STATISTICS)}, got {statistic!r}")
+    groups = by_model(results)
     rows = {}
-    for name, runs in _by_model(results).items():
-        per_run = np.array([per_class_accuracy(_test_labels(r), r.predictions) for r in runs])
+    for name, per_run in zip(groups, per_seed_class_accuracy(groups), strict=True):
         if statistic == "sd":
-            rows[name] = (per_run.std(0, ddof=1) if len(runs) > 1
+            rows[name] = (per_run.std(0, ddof=1) if len(per_run) > 1
                           else np.full(N_CLASSES, np.nan))
         else:
             rows[name] = getattr(np, statistic)(per_run, axis=0)
@@ -125,133 +132,53 @@ def per_class_table(results: Runs, statistic: str = "mean") -> pd.DataFrame:
     return frame
 
 
-def _top(series: pd.Series, top: int, scale: float = 100) -> pd.Series:
-    """The first ``top`` entries, and the next ones that tie with the last as shown (one
-    decimal of ``scale`` times the value: of a percentage by default)."""
+def check_top(top: int) -> int:
+    """``top`` (how many to show), checked: a whole number >= 1."""
     if isinstance(top, bool) or int(top) != top or top < 1:
         raise ValueError(f"top must be a whole number >= 1, got {top!r}")
-    shown = np.round(scale * series.to_numpy(), 1)
-    n = min(top, len(series))
-    while n < len(series) and shown[n] == shown[n - 1]:
-        n += 1
-    return series.iloc[:n]
+    return int(top)
 
 
-def classes_where_models_differ(results: Runs, top: int = 3) -> pd.DataFrame:
-    """Classes by the spread of the models' mean accuracy (best minus worst model), largest
-    first: columns ``spread``, ``best model``, ``best``, ``worst model``, ``worst``."""
-    table = per_class_table(results)
-    frame = pd.DataFrame({"spread": table.max(axis=0) - table.min(axis=0),
-                          "best model": table.idxmax(axis=0), "best": table.max(axis=0),
-                          "worst model": table.idxmin(axis=0), "worst": table.min(axis=0)})
-    frame.index.name = "class"
-    order = frame.sort_values("spread", ascending=False, kind="stable")
-    return order.loc[_top(order["spread"], top).index]
+# ---------------------------------------------------------------------------------------------
+# Orders over the seeds (in :mod:`fmnist_helpers.ranking`, called here by the notebooks)
+# ---------------------------------------------------------------------------------------------
+
+def describe_classes(results: Runs, top: int = 3) -> str:
+    """:func:`fmnist_helpers.ranking.describe_classes`: the hardest and easiest classes, the
+    most frequent confusions and where the models differ, ordered only where the seeds show it."""
+    from . import ranking
+
+    return ranking.describe_classes(results, check_top(top))
 
 
 def most_confused_pairs(results_by_model: Runs, top: int = 5) -> pd.DataFrame:
-    """The most frequent mistakes as ORDERED pairs, true class -> predicted class.
+    """:func:`fmnist_helpers.ranking.most_confused_pairs`: the top groups of mistakes."""
+    from . import ranking
 
-    Ordered, because the two directions differ (a shirt called a T-shirt is not a T-shirt
-    called a shirt) and summing them would hide which class absorbs the other. ``images``: the
-    mistake's count per run, averaged over each model's seeds and then over the models;
-    ``share``: that count over the true class's test images; ``fewest``/``most``: the range
-    of the per-model counts. Ties at one decimal with the last row join it.
-    """
-    means = {n: np.mean([run_confusion(r) for r in runs], axis=0)
-             for n, runs in _by_model(results_by_model).items()}
-    stacked = np.stack(list(means.values()))  # (models, true, predicted)
-    off = ~np.eye(N_CLASSES, dtype=bool)
-    rows = []
-    for true, predicted in zip(*np.nonzero(off), strict=True):
-        counts = stacked[:, true, predicted]
-        class_size = stacked[0, true].sum()
-        rows.append({"true": CLASSES[true], "predicted": CLASSES[predicted],
-                     "images": counts.mean(), "share": counts.mean() / class_size,
-                     "fewest": counts.min(), "most": counts.max()})
-    frame = pd.DataFrame(rows).sort_values("images", ascending=False, kind="stable")
-    frame = frame.reset_index(drop=True)
-    return frame.loc[_top(frame["images"], top, scale=1).index]
+    return ranking.most_confused_pairs(results_by_model, check_top(top))
 
 
-# ---------------------------------------------------------------------------------------------
-# In words
-# ---------------------------------------------------------------------------------------------
+def confused_pairs_table(results_by_model: Runs, top: int = 5) -> Table:
+    """:func:`fmnist_helpers.ranking.confused_pairs_table`: the top groups, as a table."""
+    from . import ranking
 
-def _join(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _named(names: list[str], limit: int, noun: str) -> str:
-    """``names`` joined, at most ``limit`` of them, the rest counted: "A, B and 4 other
-    classes"."""
-    if len(names) <= limit:
-        return _join(names)
-    rest = len(names) - limit
-    return _join([*names[:limit], f"{rest} other {noun}{'es' if rest > 1 else ''}"])
+    return ranking.confused_pairs_table(results_by_model, check_top(top))
 
 
-def _ranked(series: pd.Series, limit: int) -> list[str]:
-    """``*Shirt* (62.3% of its test images)``, then ``*Coat* (70.1%)``; classes tied at one
-    decimal grouped, ``*A* and *B* (both 80.1% of their test images)``; at most ``limit``
-    named, the others of the last group counted."""
-    out, rounded, named = [], series.round(3), 0
-    for value in dict.fromkeys(rounded):
-        names = [f"*{c}*" for c in rounded.index[rounded == value]]
-        both = "both " if len(names) == 2 else "all " if len(names) > 2 else ""
-        whose = ("" if out else " of its test images" if len(names) == 1 else
-                 " of their test images")
-        out.append(f"{_named(names, max(1, limit - named), 'class')} ({both}{pct(value)}{whose})")
-        named += len(names)
-    return out
+def classes_where_models_differ(results: Runs, top: int = 3) -> pd.DataFrame:
+    """:func:`fmnist_helpers.ranking.classes_where_models_differ`: classes that separate the
+    models beyond the seeds' noise, widest spread first, in groups."""
+    from . import ranking
+
+    return ranking.classes_where_models_differ(results, check_top(top))
 
 
-def _who(results: list[Result], groups: dict[str, list[Result]]) -> str:
-    """Whose classes a sentence describes: one run, one model's seeds, or several models."""
-    from .discuss import label
+def best_and_worst(results: Runs) -> tuple[list[Result], list[Result]]:
+    """:func:`fmnist_helpers.ranking.best_and_worst`: one model's seeds from the best group
+    and one from the worst, each naming the group it stands for."""
+    from . import ranking
 
-    runs = [r for rs in groups.values() for r in rs]
-    out = sum(len(s.collapsed) for s in group(results).values() if len(s.kept) < len(s))
-    note = "" if not out else f"; {out} collapsed seed{'s' if out > 1 else ''} left out"
-    if len(groups) > 1:
-        return (f"Over the {len(groups)} models (each model's mean over its seeds{note}, then "
-                "the mean over the models)")
-    if len(runs) == 1 and not note:
-        return f"For {label(runs[0])} (seed {runs[0].seed})"
-    return f"For {label(runs[0])} (mean over its {len(runs)} seeds{note})"
-
-
-def describe_classes(results: Runs, top: int = 3) -> str:
-    """Markdown naming the hardest classes, the most frequent confusions and, with several
-    models, the class they differ on most; every number computed from the runs."""
-    from .discuss import label
-
-    results = _flat(results)
-    groups = _by_model(results)
-    means = per_class_table(groups).mean(axis=0)
-    hardest = _top(means.sort_values(kind="stable"), top)
-    easiest = _top(means.sort_values(ascending=False, kind="stable"), 1)
-    noun, verb = ("class", "is") if len(hardest) == 1 else ("classes", "are")
-    text = (f"{_who(results, groups)}, the {noun} classified right least often {verb} "
-            f"{_join(_ranked(hardest, top))}; the easiest "
-            f"{'is' if len(easiest) == 1 else 'are'} {_ranked(easiest, top)[0]}.")
-    pairs = most_confused_pairs(groups, top=top)
-    sizes = get_data(results[0].quick).test.class_counts()
-    said = [f"*{p.true}* taken for *{p.predicted}* ({p.images:.1f} of "
-            f"{sizes[CLASSES.index(p.true)]:,}, {pct(p.share)})"
-            for p in pairs.iloc[:top].itertuples()]
-    if len(pairs) > top:
-        more = len(pairs) - top
-        said.append(f"{more} other pair{'s' if more > 1 else ''} as frequent")
-    per = "test images per run" + ("" if len(groups) == 1 else ", averaged over the models")
-    text += f" The most frequent mistake{'s' if len(said) > 1 else ''} ({per}): {_join(said)}."
-    if len(groups) > 1:
-        differ = classes_where_models_differ(groups, top=1)
-        cls, row = differ.index[0], differ.iloc[0]
-        text += (f" The models differ most on *{cls}*: from {pct(row['worst'])} "
-                 f"({label(groups[row['worst model']][0])}) to {pct(row['best'])} "
-                 f"({label(groups[row['best model']][0])}).")
-    return text
+    return ranking.best_and_worst(results)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,7 +214,7 @@ def mistakes(result: Result, data: FashionMNIST | None = None, top: int = 16,
     wrong = torch.nonzero(predicted != labels).flatten()
     probs = _probabilities(result.model(), data.test.images[wrong])
     confidence = probs.gather(1, predicted[wrong].unsqueeze(1)).squeeze(1)
-    _top(pd.Series([0.0]), top)  # checks top
+    check_top(top)
     order = torch.sort(confidence, descending=True, stable=True).indices[:top]
     rows = wrong[order]
     frame = pd.DataFrame({"image": rows.numpy(), "true": [CLASSES[c] for c in labels[rows]],
@@ -374,18 +301,6 @@ def plot_first_layer(result: Result | nn.Module, data: FashionMNIST | None = Non
     return fig
 
 
-def confused_pairs_table(results_by_model: Runs, top: int = 5) -> Table:
-    """:func:`most_confused_pairs` as a table that reads (counts and shares rounded)."""
-    frame = most_confused_pairs(results_by_model, top)
-    shown = pd.DataFrame({
-        "true class": frame["true"], "taken for": frame["predicted"],
-        "images per run": frame["images"].map(lambda x: f"{x:.1f}"),
-        "share of the class": frame["share"].map(lambda x: f"{100 * x:.1f}%"),
-        "fewest-most over models": [f"{a:.1f}-{b:.1f}" for a, b in
-                                    zip(frame["fewest"], frame["most"], strict=True)]})
-    return Table(shown, "Images per run: mean over each model's seeds, then over the models.")
-
-
 # ---------------------------------------------------------------------------------------------
 # Per-class figures
 # ---------------------------------------------------------------------------------------------
@@ -432,8 +347,9 @@ def plot_per_class_heatmap(table: pd.DataFrame, title: str | None = None) -> Fig
 
 
 @styled
-def plot_confusion(matrix: np.ndarray, title: str) -> Figure:
-    """A confusion matrix: counts in the cells, colour = share of the true class's images."""
+def plot_confusion(matrix: np.ndarray, title: str, note: str = "") -> Figure:
+    """A confusion matrix: counts in the cells, colour = share of the true class's images;
+    ``note`` opens the caption."""
     import seaborn as sns
 
     matrix = np.asarray(matrix, dtype=float)
@@ -458,38 +374,32 @@ def plot_confusion(matrix: np.ndarray, title: str) -> Figure:
     ax.tick_params(axis="x", rotation=40)
     ax.tick_params(axis="y", rotation=0)
     ax.set_title(title)
-    caption(fig, "Rows are the true classes; the diagonal (right answers, in grey) is left "
-                  "uncoloured so the mistakes stand out: the darker a cell, the more of that "
-                  "row's images are taken for the column's class.")
+    caption(fig, (note + " " if note else "") + (
+        "Rows are the true classes; the diagonal (right answers, in grey) is left uncoloured so "
+        "the mistakes stand out: the darker a cell, the more of that row's images are taken "
+        "for the column's class."))
     return fig
-
-
-def best_and_worst(results: Runs) -> tuple[list[Result], list[Result]]:
-    """The seeds of the model with the highest and of the one with the lowest mean accuracy."""
-    from .seeds import test_acc
-
-    models = group(_flat(results))
-    ranked = sorted(models.values(), key=lambda s: -s.summary(test_acc).mean)
-    return ranked[0].runs, ranked[-1].runs
 
 
 def first_kept(runs: Iterable[Result]) -> Result:
     """One model's lowest seed that did not collapse (its lowest seed, when every one did):
     the seed to show as an example."""
-    (kept,) = _by_model(runs).values()
+    (kept,) = by_model(runs).values()
     return min(kept, key=lambda r: r.seed)
 
 
 def plot_model_confusion(runs: Iterable[Result]) -> Figure:
     """One model's confusion matrix, counts averaged over its seeds (collapsed ones left out),
-    titled with its name."""
+    titled with its name; a :func:`best_and_worst` pick says in the caption which models it
+    stands for."""
+    stands_for = getattr(runs, "note", "")
     runs = list(runs)
-    (kept,) = _by_model(runs).values()
+    (kept,) = by_model(runs).values()
     out = len(runs) - len(kept)
     note = f", {out} collapsed left out" if out else ""
     seeds = f"{len(kept)} seed{'s' if len(kept) > 1 else ''}"
     return plot_confusion(confusion_of(runs), f"{runs[0].experiment.name}: confusion matrix, "
-                                              f"mean over {seeds}{note}")
+                                              f"mean over {seeds}{note}", stands_for)
 
 
 @styled
