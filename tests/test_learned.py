@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -97,7 +96,7 @@ def test_per_class_table_over_seeds_on_real_quick_runs():
 def test_confusions_and_where_models_differ(runs):
     by_model = {"shallow": runs[:2], "wide": runs[2:]}
     pairs = learned.most_confused_pairs(by_model, top=5)
-    assert len(pairs) >= 5 and pairs["images"].is_monotonic_decreasing
+    assert len(pairs) >= 5 and pairs["group"].is_monotonic_increasing
     mean = (learned.confusion_of(runs[:2]) + learned.confusion_of(runs[2:])) / 2
     first = pairs.iloc[0]
     true, predicted = CLASSES.index(first["true"]), CLASSES.index(first["predicted"])
@@ -105,31 +104,25 @@ def test_confusions_and_where_models_differ(runs):
     assert first["images"] == mean[~np.eye(10, dtype=bool)].max()
     assert first["share"] == pytest.approx(first["images"] / 50)
     assert first["fewest"] <= first["images"] <= first["most"]
-    table = learned.per_class_table(runs)
+    # the wide network has one seed: only the shallow network's two seeds give noise
     differ = learned.classes_where_models_differ(runs, top=1)
-    spread = (table.max(axis=0) - table.min(axis=0))
-    assert differ.index[0] == spread.idxmax()
-    assert differ.iloc[0]["spread"] == pytest.approx(spread.max())
+    table = learned.per_class_table(runs)
+    spread = table.max(axis=0) - table.min(axis=0)
+    for name, row in differ.iterrows():
+        assert row["spread"] == pytest.approx(spread[name])
+        assert row["best"] == table[name].max() and row["worst"] == table[name].min()
     with pytest.raises(ValueError, match="one model"):
         learned.confusion_of(runs)
 
 
-def test_ties_are_grouped_and_long_lists_counted():
-    values = pd.Series([0.5, 0.5, 0.5, 0.7, 0.9], index=list("ABCDE"))
-    assert learned._top(values, 1).index.tolist() == ["A", "B", "C"]  # the tie joins
-    assert learned._ranked(values.iloc[:4], 3) == [
-        "*A*, *B* and *C* (all 50.0% of their test images)", "*D* (70.0%)"]
-    assert learned._ranked(values.iloc[:3], 2) == [
-        "*A*, *B* and 1 other class (all 50.0% of their test images)"]
-
-
 def test_describe_classes_names_what_it_computed(runs):
     one = learned.describe_classes(runs[:1])
-    assert one.startswith("For the shallow network (seed 0), the classes")
+    assert one.startswith("For the shallow network (seed 0), in % of each class's test images")
     hardest = learned.per_class_table(runs[:1]).mean(axis=0).idxmin()  # first of any tie
-    assert f"least often are *{hardest}*" in one
+    assert f"least often is *{hardest}*" in one and "not tested against" in one
     several = learned.describe_classes(runs)
-    assert several.startswith("Over the 2 models") and "The models differ most on" in several
+    assert several.startswith("Over the 2 models")
+    assert "The models differ most on" in several or "No class separates" in several
     pair = learned.most_confused_pairs(runs, top=1).iloc[0]
     assert f"*{pair['true']}* taken for *{pair['predicted']}*" in several
 
