@@ -319,8 +319,15 @@ def describe_classes(results: Runs, top: int = 3) -> str:
 
     lead = ("the class classified right least often is" if len(first) == 1 else
             "the classes classified right least often are")
-    text = (f"{_who(results, groups)}, in % of each class's test images, {lead} {named(hard)}; "
-            f"the easiest {'is' if len(easy[0]) == 1 else 'are'} {named(easy)}.")
+    if len(first) == N_CLASSES:  # one group: neither end can be named
+        low, high = hard[0][0], hard[0][-1]
+        text = (f"{_who(results, groups)}, the seeds put the classes in no order: all "
+                f"{N_CLASSES} are {noise}, from *{low}* ({pct(means[low])} of its test images) "
+                f"to *{high}* ({pct(means[high])}).")
+    else:
+        text = (f"{_who(results, groups)}, in % of each class's test images, {lead} "
+                f"{named(hard)}; the easiest {'is' if len(easy[0]) == 1 else 'are'} "
+                f"{named(easy)}.")
     pairs = most_confused_pairs(groups, top=top)
     sizes = get_data(results[0].quick).test.class_counts()
     found = [[f"*{p.true}* taken for *{p.predicted}*" for p in part.itertuples()]

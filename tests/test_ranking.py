@@ -148,3 +148,13 @@ def test_a_single_run_is_described_without_a_tested_order(labels):
     assert "not tested against the seeds' noise" in text
     with pytest.raises(ValueError, match="top must be a whole number >= 1, got 0"):
         learned.describe_classes(one, top=0)
+
+
+def test_classes_that_all_cross_are_said_to_have_no_order(labels):
+    # seed 0 misses 2c images of class c, seed 1 misses 18 - 2c: every two classes swap places
+    runs = [run("shallow", s, labels, {c: (2 * c if s == 0 else 18 - 2 * c, (c + 1) % 10)
+                                       for c in range(10)}) for s in (0, 1)]
+    assert ranking.hardest_classes(runs, top=3) == [list(CLASSES)]
+    text = learned.describe_classes(runs)
+    assert ("the seeds put the classes in no order: all 10 are not separable with 2 seeds, "
+            "from *T-shirt/top* (82.0% of its test images) to *Ankle boot* (82.0%).") in text
