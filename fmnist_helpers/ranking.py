@@ -27,7 +27,7 @@ import pandas as pd
 from .data import CLASSES, N_CLASSES
 from .learned import Runs, by_model, flat_runs, per_seed_class_accuracy, run_confusion
 from .results import Result, get_data
-from .seeds import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, LEVEL, group, pct
+from .seeds import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, LEVEL, group, pct, seed_sets, seeds_text
 from .tables import Table
 
 PAIRS = [(t, p) for t in range(N_CLASSES) for p in range(N_CLASSES) if t != p]
@@ -298,6 +298,31 @@ def _differ_text(groups: dict[str, list[Result]]) -> str:
     return f" The models differ most on {_named(said, 3, 'class')}{noise}."
 
 
+def reversed_in(whole: dict[str, int], part: dict[str, int]) -> bool:
+    """Whether ``part`` (name -> group number, on fewer seeds) puts two items in the opposite
+    order to ``whole``. A group merged for lack of seeds is no reversal: it orders nothing."""
+    return any(whole[a] < whole[b] and part[a] > part[b]
+               for a in whole for b in whole if a in part and b in part)
+
+
+def fragile(results: list[Result], conclude: Callable[[list[Result]], dict[str, int]]) -> str:
+    """" *Fragile*: seeds 2-4 alone reverse part of this order." when either seed set
+    (:func:`~fmnist_helpers.seeds.seed_sets`) orders two items against all seeds'
+    ``conclude`` (name -> group number); "" otherwise, or when a set has a single seed."""
+    sets = seed_sets({r.seed for r in results})
+    if len(sets[0]) < 2:
+        return ""
+    whole = conclude(results)
+    for seeds in sets:
+        if reversed_in(whole, conclude([r for r in results if r.seed in seeds])):
+            return f" *Fragile*: {seeds_text(seeds)} alone reverse part of this order."
+    return ""
+
+
+def _numbered(found: list[list[str]]) -> dict[str, int]:
+    return {name: number for number, members in enumerate(found) for name in members}
+
+
 def describe_classes(results: Runs, top: int = 3) -> str:
     """Markdown naming the hardest and the easiest classes, the most frequent confusions and,
     with several models, the class they differ on most: an order only where the seeds show
@@ -328,6 +353,7 @@ def describe_classes(results: Runs, top: int = 3) -> str:
         text = (f"{_who(results, groups)}, in % of each class's test images, {lead} "
                 f"{named(hard)}; the easiest {'is' if len(easy[0]) == 1 else 'are'} "
                 f"{named(easy)}.")
+    text += fragile(results, lambda runs: _numbered(hardest_classes(runs, N_CLASSES)))
     pairs = most_confused_pairs(groups, top=top)
     sizes = get_data(results[0].quick).test.class_counts()
     found = [[f"*{p.true}* taken for *{p.predicted}*" for p in part.itertuples()]
@@ -338,9 +364,12 @@ def describe_classes(results: Runs, top: int = 3) -> str:
     per = "test images per run" + ("" if len(groups) == 1 else ", averaged over the models")
     text += (f" The most frequent mistake{'s' if len(pairs) > 1 else ''} ({per}): "
              f"{groups_text(found, images.__getitem__, noise, noun='pair')}.")
+    text += fragile(results, lambda runs: {f"{p.true}>{p.predicted}": p.group for p in
+                                           most_confused_pairs(runs, 2 * top).itertuples()})
     if untested:
         text += (" With one seed, these orders are the run's own, not tested against the "
                  "seeds' noise.")
     if len(groups) > 1:
-        text += _differ_text(groups)
+        text += _differ_text(groups) + fragile(results, lambda runs: dict(
+            classes_where_models_differ(runs, N_CLASSES)["group"]))
     return text

@@ -158,3 +158,26 @@ def test_classes_that_all_cross_are_said_to_have_no_order(labels):
     text = learned.describe_classes(runs)
     assert ("the seeds put the classes in no order: all 10 are not separable with 2 seeds, "
             "from *T-shirt/top* (82.0% of its test images) to *Ankle boot* (82.0%).") in text
+
+
+def test_an_order_that_a_seed_set_reverses_is_fragile():
+    whole = {"Shirt": 0, "Coat": 1, "Pullover": 1}
+    assert not ranking.reversed_in(whole, {"Shirt": 0, "Coat": 0, "Pullover": 0})  # merged
+    assert not ranking.reversed_in(whole, {"Shirt": 0, "Pullover": 1, "Coat": 2})  # inside
+    assert ranking.reversed_in(whole, {"Coat": 0, "Shirt": 1})
+
+    class Seed:
+        def __init__(self, seed):
+            self.seed = seed
+
+    runs = [Seed(s) for s in range(5)]
+
+    def conclude(part):  # seeds 2-4 alone put Coat first
+        if {r.seed for r in part} == {2, 3, 4}:
+            return {"Coat": 0, "Shirt": 1, "Pullover": 1}
+        return whole
+
+    assert ranking.fragile(runs, conclude) == (" *Fragile*: seeds 2-4 alone reverse part of "
+                                               "this order.")
+    assert ranking.fragile(runs, lambda part: whole) == ""
+    assert ranking.fragile(runs[:2], conclude) == ""  # sets of one seed: nothing to test
