@@ -14,7 +14,9 @@ Items sorted by their mean are cut into groups, as the models are in
 item above it is apart from every item below it; inside a group no order is said ("not separable
 with 5 seeds"). A model with a single seed adds no noise estimate; when no model has two seeds,
 no order is tested and the sentences say so. Models are ranked by the package's rule for models
-(:func:`fmnist_helpers.lessons.top_group`). Collapsed seeds are left out, as everywhere.
+(:func:`fmnist_helpers.lessons.top_group`). Collapsed seeds are left out, as everywhere. An
+order that one of the two seed sets (:func:`~fmnist_helpers.seeds.seed_sets`) reverses is
+marked *fragile* in the sentence (:func:`fragile`).
 """
 
 from __future__ import annotations
