@@ -43,6 +43,14 @@ def test_no_cell_is_cut_short(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_committed_sentence_is_contradicted_by_its_runs(path):
+    """A hand-written sentence whose check failed (evidence.claim) is never committed."""
+    for index, output in outputs(path):
+        for text in texts(output):
+            assert "not borne out by these runs" not in text, f"{path.name}, cell {index}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_tables_have_at_most_eight_columns(path):
     for index, output in outputs(path):
         html = output.get("data", {}).get("text/html", "")
