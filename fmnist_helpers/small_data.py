@@ -108,47 +108,64 @@ def plot_small_data(models: Iterable[Seeds]) -> Figure:
                         "lines: their median. The arrow measures the gap at the last epoch.")
 
 
-def small_data_sentences(none: Seeds, dropout: Seeds, l2: Seeds,
-                         strict: bool | None = None) -> str:
-    """What the small-data runs show: the gap without and with each regulariser, each
-    regulariser's effect on test accuracy and test loss, guarded claims (``strict`` as in
-    :func:`~fmnist_helpers.evidence.claim`: default, stop on a contradiction in full mode)."""
-    on_acc = {s.name: compare(s, none) for s in (dropout, l2)}
-    on_loss = {s.name: compare(s, none, measure=test_loss) for s in (dropout, l2)}
-    gap = {s.name: float(last_gaps(s).mean()) for s in (none, dropout, l2)}
+def small_data_sentences(none: Seeds, dropout: Seeds, l2: Seeds, strict: bool | None = None,
+                         focus: str = "both") -> str:
+    """What the small-data runs show: the gap without and with a regulariser, its effect on
+    test accuracy and test loss, guarded claims (``strict`` as in
+    :func:`~fmnist_helpers.evidence.claim`). ``focus``: ``"dropout"`` (section 3), ``"l2"``
+    (section 6) or ``"both"``: each section says its own regulariser's part."""
+    if focus not in ("dropout", "l2", "both"):
+        raise ValueError(f"focus must be 'dropout', 'l2' or 'both', got {focus!r}")
     epochs = len(none.runs[0].history)
-    drop_c, l2_c = on_acc[dropout.name], on_acc[l2.name]
+    parts = [f"Without a regulariser, after {epochs} epochs the network scores "
+             f"{pct_sd(none.summary(test_acc))} on the test set (mean ± sd) and trains "
+             f"{gap_text(none)} above it."]
+    if focus in ("dropout", "both"):
+        parts += _dropout_part(none, dropout, strict)
+    if focus in ("l2", "both"):
+        parts += _l2_part(none, l2, strict)
+    return " ".join(parts)
+
+
+def _effects(none: Seeds, other: Seeds) -> tuple:
+    """``other`` against ``none``: on test accuracy, on test loss, and the sentence of both."""
+    on_acc, on_loss = compare(other, none), compare(other, none, measure=test_loss)
+    text = (f"On test accuracy, against none: {effect(on_acc)}. On test loss (cross-entropy): "
+            f"{effect(on_loss, scale=1, digits=3, unit='nats')}.")
+    return on_acc, on_loss, text
+
+
+def _narrows(none: Seeds, other: Seeds, what: str, strict: bool | None) -> str:
+    return (f"With {what} the gap is {gap_text(other)}. "
+            + claim(f"{what[0].upper() + what[1:]} narrows the gap between training and test "
+                    "accuracy.",
+                    holds=bool(last_gaps(other).mean() < last_gaps(none).mean()),
+                    why=f"{what}'s mean last-epoch gap below the unregularised one",
+                    strict=strict))
+
+
+def _dropout_part(none: Seeds, dropout: Seeds, strict: bool | None) -> list[str]:
+    on_acc, _, text = _effects(none, dropout)
+    apart = ("the seeds tell the two apart (interval and rank test)" if separated(on_acc) else
+             f"the bootstrap interval excludes zero, but with {len(none)} seeds a side the rank "
+             "test does not yet tell the two apart, so read it as a likely gain, not a proven "
+             "one" if on_acc.interval_excludes_zero else "the interval still holds zero")
+    return [_narrows(none, dropout, f"dropout {dropout.experiment.dropout:g}", strict), text,
+            claim("Here dropout pays: it raises the mean test accuracy, by trading some of the "
+                  "training fit for a better fit of images the network has never seen.",
+                  holds=bool(on_acc.difference > 0),
+                  why="dropout's mean test accuracy above the unregularised one", strict=strict)
+            + f" On the seeds: {apart}."]
+
+
+def _l2_part(none: Seeds, l2: Seeds, strict: bool | None) -> list[str]:
+    on_acc, _, text = _effects(none, l2)
     train_drop = float(np.mean([r.history["train_acc"][-1] for r in none])
                        - np.mean([r.history["train_acc"][-1] for r in l2]))
-    apart = ("the seeds tell the two apart (interval and rank test)" if separated(drop_c) else
-             f"the bootstrap interval excludes zero, but with {len(none)} seeds a side the rank "
-             "test does not yet tell the two apart, so read it "
-             "as a likely gain, not a proven one" if drop_c.interval_excludes_zero else
-             "the interval still holds zero")
-    parts = [
-        f"Without a regulariser, after {epochs} epochs the network scores "
-        f"{pct_sd(none.summary(test_acc))} on the test set (mean ± sd) and trains "
-        f"{gap_text(none)} above it.",
-        f"With dropout {dropout.experiment.dropout:g} the gap is {gap_text(dropout)}; with L2 "
-        f"{l2.experiment.l2:g}, {gap_text(l2)}.",
-        claim("Both regularisers narrow the gap between training and test accuracy.",
-              holds=bool(gap[dropout.name] < gap[none.name] and gap[l2.name] < gap[none.name]),
-              why="each regulariser's mean last-epoch gap below the unregularised one",
-              strict=strict),
-        f"On test accuracy, dropout against none: {effect(drop_c)}; L2 against none: "
-        f"{effect(l2_c)}. On test loss (cross-entropy), dropout: "
-        f"{effect(on_loss[dropout.name], scale=1, digits=3, unit='nats')}; L2: "
-        f"{effect(on_loss[l2.name], scale=1, digits=3, unit='nats')}.",
-        claim("Here dropout pays: it raises the mean test accuracy, by trading some of the "
-              "training fit for a better fit of images the network has never seen.",
-              holds=bool(drop_c.difference > 0),
-              why="dropout's mean test accuracy above the unregularised one", strict=strict)
-        + f" On the seeds: {apart}.",
-        claim("The L2 penalty does not pay on accuracy at this strength: it narrows the gap "
-              "mostly by lowering the training accuracy.",
-              holds=bool(l2_c.difference <= 0 and train_drop > abs(l2_c.difference)),
-              why="L2's mean test accuracy not above the unregularised one, and its training "
-                  "accuracy lower by more than its test accuracy moved",
-              strict=strict),
-    ]
-    return " ".join(parts)
+    return [_narrows(none, l2, f"L2 {l2.experiment.l2:g}", strict), text,
+            claim("The L2 penalty does not pay on accuracy at this strength: it narrows the gap "
+                  "mostly by lowering the training accuracy.",
+                  holds=bool(on_acc.difference <= 0 and train_drop > abs(on_acc.difference)),
+                  why="L2's mean test accuracy not above the unregularised one, and its "
+                      "training accuracy lower by more than its test accuracy moved",
+                  strict=strict)]

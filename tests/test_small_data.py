@@ -76,3 +76,13 @@ def test_a_contradicted_claim_stops_in_strict_mode(groups):
         except ContradictedClaim:
             stopped += 1
     assert stopped >= 1
+
+
+def test_each_section_says_its_own_regulariser(groups):
+    none, dropout, l2 = groups
+    on_dropout = small_data.small_data_sentences(none, dropout, l2, strict=False, focus="dropout")
+    on_l2 = small_data.small_data_sentences(none, dropout, l2, strict=False, focus="l2")
+    assert "dropout pays" in on_dropout and "L2 penalty" not in on_dropout
+    assert "L2 penalty" in on_l2 and "dropout pays" not in on_l2
+    with pytest.raises(ValueError, match="focus"):
+        small_data.small_data_sentences(none, dropout, l2, focus="batch norm")
