@@ -27,6 +27,22 @@ if TYPE_CHECKING:
     from .sweep import Sweep
 
 
+def seed_band(runs: Sequence[Result], column: str
+              ) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Per epoch (from 1): the epochs, the mean of ``column`` over the runs, their lowest and
+    their highest; an epoch a run did not reach, or a value that is not finite, is left out."""
+    epochs, mean, low, high = [], [], [], []
+    for i in range(max((len(r.history) for r in runs), default=0)):
+        values = [r.history.rows[i][column] for r in runs if i < len(r.history)]
+        values = [v for v in values if math.isfinite(v)]
+        if values:
+            epochs.append(i + 1)
+            mean.append(sum(values) / len(values))
+            low.append(min(values))
+            high.append(max(values))
+    return epochs, mean, low, high
+
+
 @dataclass(frozen=True)
 class Grid:
     """The settings the explorer spans; every other knob is the study's recipe."""
@@ -232,16 +248,7 @@ class Point:
 
     def curve(self, column: str) -> tuple[list[int], list[float], list[float], list[float]]:
         """Per epoch: the epochs, the mean over the seeds, their lowest and their highest."""
-        epochs, mean, low, high = [], [], [], []
-        for i in range(max(len(r.history) for r in self.runs)):  # epochs count from 1
-            values = [r.history.rows[i][column] for r in self.runs if i < len(r.history)]
-            values = [v for v in values if math.isfinite(v)]
-            if values:
-                epochs.append(i + 1)
-                mean.append(sum(values) / len(values))
-                low.append(min(values))
-                high.append(max(values))
-        return epochs, mean, low, high
+        return seed_band(self.runs, column)
 
     def title(self) -> str:
         """The heading shown for this point: its setting, the study's name, final numbers."""

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from .grid import seed_band
 from .render import write_text_atomic
 from .results import Result
 from .seeds import collapsed
@@ -44,17 +45,8 @@ def _mean(values: list[float]) -> float | None:
 def _curves(runs: list[Result]) -> dict:
     """Per column: the epochs, the mean over the seeds, their lowest and their highest."""
     out = {}
-    longest = max((len(r.history) for r in runs), default=0)
     for column in CURVES:
-        epochs, mean, low, high = [], [], [], []
-        for i in range(longest):
-            values = [r.history.rows[i][column] for r in runs if i < len(r.history)]
-            values = [v for v in values if math.isfinite(v)]
-            if values:
-                epochs.append(i + 1)
-                mean.append(sum(values) / len(values))
-                low.append(min(values))
-                high.append(max(values))
+        epochs, mean, low, high = seed_band(runs, column)
         out[column] = {"epochs": epochs, "mean": mean, "low": low, "high": high}
     return out
 
