@@ -36,8 +36,8 @@ update batch-norm statistics in place, hence the stacking by hand. The general p
 optimizer and batch size) and the written-out one (ReLU and plain SGD only) both keep a model's
 numbers the same alone or in any stack, and agree within 1e-4 in loss on the study's recipe.
 The study's runs take the written-out one, faster: one epoch of 5 seeds of the shallow network,
-4.94 s against 9.14 s through autograd, 1.85x (``bench --only paths``, median of 5; AMD EPYC,
-Zen 3, AVX2, 2 cores, shared with other work, 2026-11-30).
+2.85 s against 4.42 s through autograd, 1.55x (``bench --only paths``, median of 3; AMD EPYC,
+Zen 3, AVX2, 2 cores, nothing else running, 2026-11-30).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ MAX_UNITS = 800  # first-layer units per stack (K x width): past it, a step cost
 STOP_GUESS = 15  # planning only: the epochs an early-stopping run is expected to train (7-35)
 FULL_TRAIN = 60_000  # training images of a full epoch (planning only, as the three below)
 EVAL_SHARE = 0.1  # of a full epoch's per-model cost: evaluating the test set and a sample
-AUTOGRAD_FACTOR = 1.85  # the general path's time over the written-out one (bench --only paths)
+AUTOGRAD_FACTOR = 1.55  # the general path's time over the written-out one (bench --only paths)
 
 
 class Trajectory:
