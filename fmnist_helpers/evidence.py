@@ -23,8 +23,8 @@ import numpy as np
 
 from . import kernels
 from .results import Result
-from .seeds import Seeds, pct, test_acc, train_acc_running
-from .settings import settings
+from .seeds import Seeds, pct, seeds_text, test_acc, train_acc_running
+from .settings import FULL_SEEDS, settings
 from .study import PAPER
 
 if TYPE_CHECKING:
@@ -45,9 +45,10 @@ def claim(text: str, holds: bool, why: str = "", strict: bool | None = None) -> 
     ``holds`` is the check itself (``cost[10] > cost[50]``), computed from the runs beside the
     sentence. When it fails, ``strict`` raises :class:`ContradictedClaim`; otherwise the
     sentence comes back struck through with a visible mark. ``why`` names what was checked,
-    for the message. ``strict`` defaults to full settings in portable mode, the mode the
-    committed outputs are made in (a contradicted sentence must never be committed), while
-    another CPU's native digits, or quick mode's short runs, mark the sentence and go on.
+    for the message. ``strict`` defaults to full settings with the default seeds in portable
+    mode, the mode the committed outputs are made in (a contradicted sentence must never be
+    committed), while another CPU's native digits, other seeds, or quick mode's short runs,
+    mark the sentence and go on.
     """
     if not isinstance(holds, (bool, np.bool_)):
         raise TypeError(f"holds must be True or False (the check itself, e.g. cost_10 > "
@@ -57,8 +58,10 @@ def claim(text: str, holds: bool, why: str = "", strict: bool | None = None) -> 
     if holds:
         return text
     checked = f" (checked: {why})" if why else ""
-    if strict is None:
-        strict = not settings().quick and kernels.requested() == "portable"
+    if strict is None:  # the committed outputs' mode: full settings, default seeds, portable
+        config = settings()
+        strict = (not config.quick and config.seeds == tuple(range(FULL_SEEDS))
+                  and kernels.requested() == "portable")
     if strict:
         raise ContradictedClaim(f"the runs no longer bear out this sentence{checked}: {text!r}. "
                                 "Rewrite the sentence, or its check, in the notebook.")
@@ -192,7 +195,7 @@ def _pairs(items: list[str]) -> str:
 
 def _recipe(grid: Sequence[Result]) -> str:
     seeds = sorted({r.seed for r in grid})
-    return (f"the study's recipe, {len(seeds)} seeds per setting"
+    return (f"the study's recipe, {seeds_text(seeds)} at each setting"
             + ("; quick mode" if grid[0].quick else ""))
 
 

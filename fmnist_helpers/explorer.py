@@ -321,7 +321,7 @@ a {{ color: #0b62c4; }} .muted {{ color: #666; }}</style></head>
 <body>
 {nav}<h1>Explorer: depth, width and dropout</h1>
 <p>Every setting of the grid was trained on {data} with the study's recipe (plain SGD,
-learning rate 0.1, batches of 32, {epochs} epochs), {seeds} seeds each: {runs} runs. Move the
+learning rate 0.1, batches of 32, {epochs} epochs), {seeds} each: {runs} runs. Move the
 sliders (or click a cell of a heat map) to show one setting (the page's address follows, so a
 link opens the same setting): its loss and accuracy after each
 epoch, train in blue and test in orange, the line the mean of the seeds and the shaded band
@@ -365,7 +365,7 @@ def explorer_page(results: Sequence[Result], back_link: str | None = None) -> st
         data="a quick-mode subset of the real Fashion-MNIST (numbers not comparable to the "
              "study's)" if quick else "the full Fashion-MNIST (60,000 training images)",
         epochs=max(r.epochs_trained for r in runs),
-        seeds=len({r.seed for r in runs}), runs=len(runs))
+        seeds=_seeds(runs), runs=len(runs))
 
 
 def write_explorer(path, results: Sequence[Result], back_link: str | None = None):
@@ -384,6 +384,12 @@ def show_explorer(results: Sequence[Result]):
     return HTML(explorer_html(results, div_id=f"{DIV_ID}-{uuid.uuid4().hex[:8]}"))
 
 
+def _seeds(runs: list[Result]) -> str:
+    """"1 seed", "2 seeds": the seeds a grid's settings were trained with."""
+    n = len({r.seed for r in runs})
+    return f"{n} seed" + "s" * (n != 1)
+
+
 def index_section(results: Sequence[Result], page: str = "explorer.html") -> str:
     """The report index's paragraph on the explorer: a link to ``page`` with what it spans, or,
     without runs, what fills it. Writes nothing (the report writes the page beside it)."""
@@ -391,9 +397,8 @@ def index_section(results: Sequence[Result], page: str = "explorer.html") -> str
         return ('<p class="muted">The explorer needs the grid\'s runs: none is in the results '
                 "cache yet (run the report without --no-train, or notebook 10).</p>")
     points = points_of(results)
-    seeds = len({r.seed for r in results})
     return (f'<p><a href="{page}">The explorer</a>: sliders for depth, width and '
             f"dropout over {len(points)} settings of the study's recipe, "
-            f"{len(results)} runs ({seeds} seeds each); their loss and accuracy "
+            f"{len(results)} runs ({_seeds(results)} each); their loss and accuracy "
             "curves, final numbers, and heat maps of test accuracy. One file, works "
             "offline.</p>")

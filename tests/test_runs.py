@@ -298,3 +298,19 @@ def test_unknown_experiment_names_list_the_known_ones():
 
     with pytest.raises(KeyError, match="unknown experiment 'deep'; choose one of: shallow"):
         store.run_experiment("deep", config=settings(quick=True))
+
+
+def test_fmnist_seeds_sets_the_seeds_per_experiment_and_refuses_nonsense(monkeypatch):
+    from fmnist_helpers.findings import seed_sets
+
+    monkeypatch.setenv("FMNIST_SEEDS", "10")
+    config = settings(quick=False)
+    assert config.seeds == tuple(range(10))
+    assert seed_sets(config.seeds) == ((0, 1, 2, 3, 4), (5, 6, 7, 8, 9))  # two sets of 5
+    for bad in ("0", "ten", "-3", "51"):
+        monkeypatch.setenv("FMNIST_SEEDS", bad)
+        with pytest.raises(ValueError, match=f"FMNIST_SEEDS='{bad}'.*from 1 to 50"):
+            settings(quick=False)
+    monkeypatch.delenv("FMNIST_SEEDS")
+    assert settings(quick=False).seeds == tuple(range(5))
+    assert settings(quick=True).seeds == (0, 1)

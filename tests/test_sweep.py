@@ -70,6 +70,18 @@ def test_the_example_file_loads():
     assert "shallow" in names  # lr 0.1, no penalty: the study's own model, its cached runs
 
 
+def test_the_wider_grid_example_extends_the_explorers_grid():
+    from fmnist_helpers.grid import GRID, grid_experiments
+    from fmnist_helpers.settings import settings
+
+    sweep = load_sweep(EXAMPLE.parent / "sweep_grid.toml")
+    mine = {e.name for e in sweep.experiments()}
+    assert len(sweep.runs()) == 72 and sweep.seeds == (0, 1)
+    # every setting of the report's grid is one of the file's, under the same name (shared runs)
+    assert {e.name for e in grid_experiments(settings(quick=False))} <= mine
+    assert set(GRID.seeds) <= set(sweep.seeds)
+
+
 def test_names_follow_the_settings_and_reuse_the_studys_models():
     sweep = Sweep("g", {"depth": [3, 8], "width": [10, 50], "dropout": [0, 0.2]}, [0, 1])
     names = {e.name for e in sweep.experiments()}
