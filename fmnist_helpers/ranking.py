@@ -59,10 +59,25 @@ def resample(per_model: Sequence[np.ndarray], over_models: bool = True) -> np.nd
 
 
 def apart(differences: np.ndarray) -> np.ndarray:
-    """Whether the percentile interval of each difference (resamples on axis 0) excludes 0."""
+    """Whether the percentile interval of each difference (resamples on axis 0) excludes 0.
+
+    Counted rather than sorted: the interval's low end is above 0 when fewer draws than its
+    order statistic are at or below 0 (the high end likewise). Only where 0 falls between the
+    two draws that ``np.percentile`` interpolates does it decide, so the answer is its own.
+    """
+    d = np.asarray(differences, dtype=float)
+    flat = d.ndim == 1
+    d = d[:, None] if flat else d
     tail = 100 * (1 - LEVEL) / 2
-    low, high = np.percentile(differences, [tail, 100 - tail], axis=0)
-    return (low > 0) | (high < 0)
+    below = int(np.floor((len(d) - 1) * tail / 100))  # low end: sorted d[below], d[below + 1]
+    above = int(np.floor((len(d) - 1) * (100 - tail) / 100))  # high end: d[above], d[above + 1]
+    at_or_under, under = (d <= 0).sum(0), (d < 0).sum(0)
+    out = (at_or_under <= below) | (under >= above + 2)
+    unsure = (at_or_under == below + 1) | (under == above + 1) | np.isnan(d).any(0)
+    if unsure.any():
+        low, high = np.percentile(d[:, unsure], [tail, 100 - tail], axis=0)
+        out[unsure] = (low > 0) | (high < 0)
+    return out[0] if flat else out
 
 
 def noise_groups(point: np.ndarray, draws: np.ndarray | None, descending: bool,
@@ -74,19 +89,15 @@ def noise_groups(point: np.ndarray, draws: np.ndarray | None, descending: bool,
     enough = len(order) if enough is None else enough
     if draws is None:
         return [[int(i)] for i in order[:enough]]
-    known: dict[tuple[int, int], bool] = {}
-
-    def clear(i: int, j: int) -> bool:
-        if (i, j) not in known:
-            known[i, j] = bool(apart(draws[:, i] - draws[:, j]))
-        return known[i, j]
-
+    ordered = np.asarray(draws, dtype=float)[:, order]
+    clear = np.zeros((len(order), len(order)), dtype=bool)  # [a, b]: a above b, told apart
+    for a in range(len(order) - 1):
+        clear[a, a + 1:] = apart(ordered[:, [a]] - ordered[:, a + 1:])
     groups: list[list[int]] = []
     start = 0
     for cut in range(1, len(order)):
-        above, below = order[start:cut], order[cut:]
-        if all(clear(i, j) for i in above for j in below):
-            groups.append([int(i) for i in above])
+        if clear[start:cut, cut:].all():
+            groups.append([int(i) for i in order[start:cut]])
             start = cut
             if sum(map(len, groups)) >= enough:
                 return groups

@@ -181,3 +181,14 @@ def test_an_order_that_a_seed_set_reverses_is_fragile():
                                                "this order.")
     assert ranking.fragile(runs, lambda part: whole) == ""
     assert ranking.fragile(runs[:2], conclude) == ""  # sets of one seed: nothing to test
+
+
+def test_apart_decides_as_the_percentile_interval_does():
+    """Counting draws on either side of 0 gives np.percentile's answer, ties and 0 included."""
+    rng = np.random.default_rng(1)
+    for resamples in (7, 100, 9999):
+        draws = np.round(rng.normal(0.02, 0.05, (resamples, 40)), 2)  # ties, and exact zeros
+        draws[:, 0] = 0.0
+        low, high = np.percentile(draws, [2.5, 97.5], axis=0)
+        assert (ranking.apart(draws) == ((low > 0) | (high < 0))).all()
+        assert ranking.apart(draws[:, 3]) == ((low[3] > 0) | (high[3] < 0))
