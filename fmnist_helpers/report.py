@@ -153,7 +153,9 @@ def train_everything(config: Settings) -> None:
           f"{grid}) in {time.perf_counter() - start:.0f} s", flush=True)
 
 
-STARTS_FIRST = ("09_playground",)  # trains a network live (30 s of the notebooks' 160 s)
+# the longest notebooks, longest first (docs/speed.md: 01 34 s, 02 26 s, 08 25 s, the playground
+# 23 s, the others 11-19 s), so that none of them starts last and runs alone at the end
+STARTS_FIRST = ("01_depth", "02_width", "08_results", "09_playground")
 
 
 def run_report(
@@ -163,12 +165,13 @@ def run_report(
     """Execute ``notebooks``, ``jobs`` at a time, saving each as it ends; after a failure,
     start no more (those running finish).
 
-    They start in the order given, except the ones in :data:`STARTS_FIRST`: a notebook that
-    trains live takes twice as long as any other and, started last, ran alone at the end.
+    They start in the order given, except the ones in :data:`STARTS_FIRST`, which start first
+    in that order: a long notebook started last would run alone at the end.
     """
     out.mkdir(parents=True, exist_ok=True)
     runs = notebook_runs(notebooks)
-    waiting = sorted(runs, key=lambda r: r.path.stem not in STARTS_FIRST)  # stable sort
+    first = {stem: i for i, stem in enumerate(STARTS_FIRST)}
+    waiting = sorted(runs, key=lambda r: first.get(r.path.stem, len(first)))  # stable sort
     running = {}
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))  # threads wait on kernels: no GIL cost
     try:
