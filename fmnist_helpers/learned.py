@@ -24,6 +24,7 @@ from torch import nn
 
 from .data import CLASSES, IMAGE_SIZE, N_CLASSES, FashionMNIST
 from .models import linear_layers, logits_in_chunks
+from .mosaic import check_columns, draw_mosaic
 from .results import Result, get_data
 from .seeds import group
 from .style import caption, styled
@@ -275,24 +276,29 @@ def first_layer_images(run: Result | nn.Module) -> torch.Tensor:
 def plot_first_layer(result: Result | nn.Module, data: FashionMNIST | None = None,
                      columns: int = 10, title: str | None = None) -> Figure:
     """Each first-layer unit's weights as an image (red positive, blue negative, white zero,
-    one symmetric scale for all), under the mean test image of each class."""
+    one symmetric scale for all), under the mean test image of each class: each set is one
+    :func:`fmnist_helpers.mosaic.draw_mosaic`, its tiles labelled."""
+    if isinstance(result, nn.Module) and data is None:
+        raise ValueError("a trained model needs its data: pass data=FashionMNIST(...)")
     data = data if isinstance(result, nn.Module) else data_for(result, data)
-    units = first_layer_images(result)
-    limit = float(units.abs().max()) or 1.0
-    unit_rows = -(-len(units) // columns)
-    fig, axes = plt.subplots(1 + unit_rows, columns,
-                             figsize=(1.1 * columns + 1.2, 1.25 * (1 + unit_rows) + 0.6),
-                             squeeze=False, facecolor="white", constrained_layout=True)
-    for ax in axes.flat:
-        ax.axis("off")
-    for c, ax in enumerate(axes[0][:N_CLASSES]):
-        mean = data.test.images[data.test.labels == c].mean(0)
-        ax.imshow(mean.numpy(), cmap="gray_r", vmin=0, vmax=1)
-        ax.set_title(CLASSES[c], fontsize=7, color="black")
-    for k, ax in enumerate(axes[1:].flat[:len(units)]):
-        shown = ax.imshow(units[k].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        ax.set_title(f"unit {k + 1}", fontsize=7, color="black")
-    fig.colorbar(shown, ax=axes[1:].ravel().tolist(), shrink=0.8, label="weight")
+    units = first_layer_images(result).numpy()
+    limit = float(np.abs(units).max()) or 1.0
+    images, labels = data.test.images.flatten(1), data.test.labels
+    sums = torch.zeros(N_CLASSES, images.shape[1]).index_add_(0, labels, images)
+    counts = torch.bincount(labels, minlength=N_CLASSES).unsqueeze(1)
+    means = (sums / counts).view(N_CLASSES, IMAGE_SIZE, IMAGE_SIZE).numpy()  # per class, 1 pass
+    columns = check_columns(columns)
+    class_rows, unit_rows = -(-N_CLASSES // columns), -(-len(units) // columns)
+    fig, ((class_ax, blank), (unit_ax, bar_ax)) = plt.subplots(  # both mosaics fill the width
+        2, 2, figsize=(1.1 * columns + 1.2, 1.32 * (class_rows + unit_rows) + 0.8),
+        width_ratios=[1, 0.02], height_ratios=[class_rows, unit_rows], facecolor="white",
+        constrained_layout=True)
+    blank.axis("off")
+    draw_mosaic(class_ax, means, list(CLASSES), columns, "gray_r", (0, 1))
+    shown = draw_mosaic(unit_ax, units, [f"unit {k + 1}" for k in range(len(units))],
+                         columns, "RdBu_r", (-limit, limit))
+    fig.colorbar(shown, cax=bar_ax, label="weight")
+    bar_ax.grid(False)
     name = title or _name(result)
     fig.suptitle(f"{name}: mean image per class (top) and the first layer's "
                  f"{len(units)} units", color="black")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from fmnist_helpers import diagnostics, learned
+from fmnist_helpers import diagnostics, learned, mosaic
 from fmnist_helpers.data import CLASSES
 from fmnist_helpers.models import build_mlp
 from fmnist_helpers.runs import study_results, train_runs
@@ -150,8 +150,7 @@ def test_first_layer_dead_units_and_figures(runs, quick_data):
     for fig in figures:
         assert isinstance(fig, Figure)
         assert any(t.get_position()[1] == 0.0 and t.get_text() for t in fig.texts)  # caption
-    image = figures[4].axes[10].images[0]  # the first unit: centred, diverging colours
-    assert image.get_cmap().name == "RdBu_r" and image.norm.vmin == -image.norm.vmax
+    check_first_layer_figure(figures[4], images, quick_data)
     with pytest.raises(ValueError, match="quick=True"):
         diagnostics.dead_units(shallow, type(quick_data)(quick_data.train, quick_data.test.take(
             torch.arange(10)), quick_data.source))
@@ -159,6 +158,60 @@ def test_first_layer_dead_units_and_figures(runs, quick_data):
 
     for fig in figures:
         plt.close(fig)
+
+
+def check_first_layer_figure(fig: Figure, units: torch.Tensor, data) -> None:
+    """One image per mosaic: the class means in grey, then the units on one symmetric diverging
+    scale (the largest weight at its end), a label per tile, one colorbar."""
+    classes, shown = (ax for ax in fig.axes if ax.images)
+    assert len(classes.images) == len(shown.images) == 1
+    means, weights = classes.images[0], shown.images[0]
+    assert means.get_cmap().name == "gray_r" and (means.norm.vmin, means.norm.vmax) == (0, 1)
+    assert weights.get_cmap().name == "RdBu_r"
+    assert weights.norm.vmin == -weights.norm.vmax == -float(units.abs().max())
+    shoes = data.test.images[data.test.labels == 9].mean(0)  # the tenth tile
+    tiled = means.get_array()
+    columns = (tiled.shape[1] + mosaic.TILE_GAP) // (28 + mosaic.TILE_GAP)
+    top = (9 // columns) * (28 + mosaic.LABEL_BAND) + mosaic.LABEL_BAND
+    left = (9 % columns) * (28 + mosaic.TILE_GAP)
+    tile = tiled[top:top + 28, left:left + 28]
+    assert np.allclose(tile, shoes.numpy(), atol=1e-6)
+    assert [t.get_text() for t in classes.texts] == list(CLASSES)
+    assert [t.get_text() for t in shown.texts] == [f"unit {k + 1}" for k in range(len(units))]
+    bars = [ax for ax in fig.axes if getattr(ax, "_colorbar", None) is not None]
+    assert len(bars) == 1 and weights.colorbar.ax is bars[0]
+
+
+def test_a_mosaic_tiles_row_by_row_with_white_gaps():
+    images = np.arange(3 * 2 * 2, dtype=float).reshape(3, 2, 2)
+    tiled = mosaic.mosaic(images, columns=2)
+    band, gap = mosaic.LABEL_BAND, mosaic.TILE_GAP
+    assert tiled.shape == (2 * (2 + band), 2 * 2 + gap)
+    assert np.isnan(tiled[:band]).all() and np.isnan(tiled[:, 2]).all()  # band, gap: white
+    assert tiled[band:band + 2, :2].tolist() == images[0].tolist()
+    assert tiled[band:band + 2, 3:].tolist() == images[1].tolist()
+    assert tiled[-2:, :2].tolist() == images[2].tolist()
+    assert np.isnan(tiled[-2:, 3:]).all()  # the empty slot
+    with pytest.raises(ValueError, match="columns must be a whole number >= 1, got 0"):
+        mosaic.mosaic(images, 0)
+    with pytest.raises(ValueError, match=r"\(n, height, width\)"):
+        mosaic.mosaic(images[0], 2)
+
+
+def test_first_layer_of_a_model_in_a_few_columns(runs, quick_data):
+    """The playground's call (a model, not a cached run): every class and unit still shown."""
+    import matplotlib.pyplot as plt
+
+    model = runs[0].model()
+    fig = learned.plot_first_layer(model, quick_data, columns=4, title="Run 1")
+    check_first_layer_figure(fig, learned.first_layer_images(model), quick_data)
+    assert fig.axes[0].images[0].get_array().shape[1] == 4 * 29 - 1
+    assert fig.get_suptitle().startswith("Run 1: ")
+    plt.close(fig)
+    with pytest.raises(ValueError, match="pass data="):
+        learned.plot_first_layer(model)
+    with pytest.raises(ValueError, match="got 2.5"):
+        learned.plot_first_layer(model, quick_data, columns=2.5)
 
 
 def test_the_example_seed_and_the_confusion_leave_a_collapsed_seed_out(runs):
