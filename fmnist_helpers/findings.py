@@ -187,7 +187,64 @@ def conclusions(results: Iterable[Result], readings: Iterable[Result] = ()) -> d
         out[f"claim: {j.claim.text}"] = verdict_kind(j.verdict)
     for key, (_, conclusion) in lesson_items(results, readings).items():
         out[f"lesson: {key}"] = conclusion
+    out.update(rank_conclusions(results))
     return out
+
+
+def groups_order(found: Iterable[Iterable[str]]) -> str:
+    """Groups of names, best first, without digits: "{Shirt} > {Coat, Pullover}" (each group's
+    members sorted, so the text does not depend on the order inside a group)."""
+    return " > ".join("{" + ", ".join(sorted(members)) + "}" for members in found)
+
+
+def rank_conclusions(results: Iterable[Result]) -> dict[str, str]:
+    """The orders :mod:`fmnist_helpers.ranking` names over the study's models, as conclusions
+    without digits: the hardest and the easiest classes, the most frequent confusions ("Shirt
+    taken for T-shirt/top"), and the models in the best and in the worst group. Runs without
+    stored test predictions give no class orders (only the models' order)."""
+    from . import ranking
+    from .learned import by_model
+
+    results = list(results)
+    if not results:
+        return {}
+    out = {}
+    if all(r.artifacts is not None for r in results):
+        models = by_model(results)  # name -> each model's kept seeds
+        out["rank: hardest classes"] = groups_order(ranking.hardest_classes(models))
+        out["rank: easiest classes"] = groups_order(ranking.hardest_classes(models,
+                                                                            easiest=True))
+        pairs = ranking.most_confused_pairs(models)
+        out["rank: most confused pairs"] = groups_order(
+            [f"{p.true} taken for {p.predicted}" for p in part.itertuples()]
+            for _, part in pairs.groupby("group", sort=True))
+    best, worst = ranking.best_and_worst(results)
+    out["rank: best and worst model"] = (f"best {groups_order([best.group])}; "
+                                         f"worst {groups_order([worst.group])}")
+    return out
+
+
+def _numbered(order: str) -> dict[str, int]:
+    """A :func:`groups_order` text read back: name -> its group's place (0 first). The best and
+    worst models read as two places; a model in both (one group only) is left out."""
+    found = [part.strip(" {}").split(", ") for part in
+             order.removeprefix("best ").replace("; worst ", " > ").split(" > ")]
+    places = {name: place for place, members in enumerate(found) for name in members}
+    return {name: place for name, place in places.items()
+            if sum(name in members for members in found) == 1}
+
+
+def rank_replicated(said: str, first: str, second: str) -> bool:
+    """A ranking replicates when neither seed set orders two names against all the seeds
+    (:func:`fmnist_helpers.ranking.reversed_in`): a set that merges groups, having fewer seeds
+    to tell them apart, orders nothing and reverses nothing; the sentences' *fragile* mark
+    (:func:`fmnist_helpers.ranking.fragile`) follows the same rule."""
+    from .ranking import reversed_in
+
+    if "-" in (first, second):
+        return False
+    whole = _numbered(said)
+    return not any(reversed_in(whole, _numbered(part)) for part in (first, second))
 
 
 def _split(runs: list[Result], seeds: Iterable[int]) -> list[Result]:
@@ -213,7 +270,9 @@ def replication(results: Iterable[Result], readings: Iterable[Result] = ()) -> l
                "second label": seeds_text(second)}
         if enough:
             row["first"], row["second"] = a.get(finding, "-"), b.get(finding, "-")
-            row["replicated"] = "yes" if said == row["first"] == row["second"] else "fragile"
+            same = (rank_replicated(said, row["first"], row["second"])
+                    if finding.startswith("rank: ") else said == row["first"] == row["second"])
+            row["replicated"] = "yes" if same else "fragile"
         else:
             row["first"] = row["second"] = "-"
             row["replicated"] = "needs more seeds"
@@ -246,7 +305,9 @@ def replication_table(results: Iterable[Result], readings: Iterable[Result] = ()
     frame = pd.DataFrame([{"finding": r["finding"], "all seeds": r["all"], first: r["first"],
                            second: r["second"], "replicated": r["replicated"]} for r in rows])
     return Table(frame, f"Each finding computed on all seeds, on {first} alone and on {second} "
-                        "alone, by the same rules (claims: Holm-corrected within each set). "
+                        "alone, by the same rules (claims: Holm-corrected within each set; "
+                        "rankings too: the classes, confusions and models in groups the seeds "
+                        "tell apart). "
                         "Replicated: the three agree; fragile: they do not, so the finding is "
                         "not stated as firm.")
 
