@@ -128,6 +128,20 @@ def judge(claim: Claim, c: Comparison, p_adjusted: float | None = None) -> str:
     return "not supported: " + ("a tie" if c.tie else "not shown to differ")
 
 
+def direction(claim: Claim, c: Comparison) -> str:
+    """Which way the estimate points, whatever the test says: "the claim's way", "against the
+    claim" or "a tie" (a difference below the measure's resolution). For "same" and "no
+    higher", the claim's way is a difference inside the margin (below it, for "no higher")."""
+    if claim.expect == "same":
+        return "the claim's way" if abs(c.difference) < MARGIN else "against the claim"
+    if claim.expect == "no higher":
+        return "the claim's way" if c.difference < MARGIN else "against the claim"
+    if c.tie:
+        return "a tie"
+    found = c.difference < 0 if claim.expect == "lower" else c.difference > 0
+    return "the claim's way" if found else "against the claim"
+
+
 def verdict_kind(verdict: str) -> str:
     """"supported", "contradicted", "not supported", ... : the verdict without its reasons."""
     return verdict.split(":")[0]

@@ -252,6 +252,33 @@ def _split(runs: list[Result], seeds: Iterable[int]) -> list[Result]:
     return [r for r in runs if r.seed in keep]
 
 
+FIRM = ("supported", "contradicted")  # a claim's verdicts that state something
+
+
+def _claim_ways(results: list[Result]) -> dict[str, str]:
+    """Per tested claim (its :func:`conclusions` key): which way its estimate points."""
+    from .analysis import direction, judge_claims
+
+    return {f"claim: {j.claim.text}": direction(j.claim, j.comparison)
+            for j in judge_claims(results) if j.comparison is not None}
+
+
+def _claim_row(said: str, sets: tuple[str, str], ways: list[str]) -> dict:
+    """A claim's replication: a verdict that states something (supported, contradicted) holds
+    when each seed set's estimate points the same way and neither set states the opposite; a
+    set's own test, on half the seeds, need not pass (Holm over the family asks more than half
+    the seeds can give). A verdict that states nothing holds when neither set states anything.
+    """
+    first, second = (f"{kind} ({way})" for kind, way in zip(sets, ways[1:], strict=True))
+    if said in FIRM:
+        held = (ways[1] == ways[2] == ways[0]
+                and all(kind in (said, "not supported") for kind in sets))
+    else:
+        held = not any(kind in FIRM for kind in sets)
+    return {"all": f"{said} ({ways[0]})" if said in FIRM else said, "first": first,
+            "second": second, "replicated": "yes" if held else "fragile"}
+
+
 def replication(results: Iterable[Result], readings: Iterable[Result] = ()) -> list[dict]:
     """Each finding on all seeds and on the two seed sets: replicated "yes", "fragile", or
     "needs more seeds" when a set has fewer than :data:`NEEDS` seeds."""
@@ -264,11 +291,16 @@ def replication(results: Iterable[Result], readings: Iterable[Result] = ()) -> l
     if enough:
         a = conclusions(_split(results, first), _split(readings, first))
         b = conclusions(_split(results, second), _split(readings, second))
+        ways = [_claim_ways(runs) for runs in (results, _split(results, first),
+                                                _split(results, second))]
     rows = []
     for finding, said in whole.items():
         row = {"finding": finding, "all": said, "first label": seeds_text(first),
                "second label": seeds_text(second)}
-        if enough:
+        if enough and finding in ways[0]:
+            row.update(_claim_row(said, (a.get(finding, "-"), b.get(finding, "-")),
+                                  [w.get(finding, "-") for w in ways]))
+        elif enough:
             row["first"], row["second"] = a.get(finding, "-"), b.get(finding, "-")
             same = (rank_replicated(said, row["first"], row["second"])
                     if finding.startswith("rank: ") else said == row["first"] == row["second"])
@@ -291,9 +323,9 @@ def replication_note(results: Iterable[Result], readings: Iterable[Result] = ())
                 f"set needs at least {NEEDS} for a prediction interval, so no finding here is "
                 "checked on a second set.")
     held = sum(r["replicated"] == "yes" for r in rows)
-    return (f"**{held} of {len(rows)}** verdicts and lessons replicated: {first} and {second}, "
-            "judged apart, each say what all the seeds say; the others are *fragile* and are "
-            "marked so.")
+    return (f"**{held} of {len(rows)}** findings (verdicts, claims, lessons and rankings) "
+            f"replicated: {first} and {second}, judged apart, agree with all the seeds; the "
+            "others are *fragile* and are marked so.")
 
 
 def replication_table(results: Iterable[Result], readings: Iterable[Result] = ()) -> Table:
@@ -305,11 +337,12 @@ def replication_table(results: Iterable[Result], readings: Iterable[Result] = ()
     frame = pd.DataFrame([{"finding": r["finding"], "all seeds": r["all"], first: r["first"],
                            second: r["second"], "replicated": r["replicated"]} for r in rows])
     return Table(frame, f"Each finding computed on all seeds, on {first} alone and on {second} "
-                        "alone, by the same rules (claims: Holm-corrected within each set; "
-                        "rankings too: the classes, confusions and models in groups the seeds "
-                        "tell apart). "
-                        "Replicated: the three agree; fragile: they do not, so the finding is "
-                        "not stated as firm.")
+                        "alone, by the same rules. Replicated: the three agree; for a claim, "
+                        "each set's estimate points the way of the verdict on all seeds and "
+                        "neither set states the opposite (a set's own Holm-corrected test, on "
+                        "half the seeds, need not pass); for a ranking (classes, confusions, "
+                        "models, in groups the seeds tell apart), no set reverses an order. "
+                        "Fragile: they do not, so the finding is not stated as firm.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -337,22 +370,39 @@ def split_readings(everything: Iterable[Result]) -> tuple[list[Result], list[Res
 
 
 def load_folder(folder: str | Path) -> tuple[list[Result], list[Result]]:
-    """Every complete run cached in one folder of a run store (``results/full``, say), read
-    without training anything; one entry per experiment and seed (the first by file name)."""
+    """The runs of the study's models, controls and readings cached in one folder of a run
+    store (``results/full``, say), read without training anything: what notebook 08 reads.
+
+    A folder can hold runs made with more than one CPU arithmetic (``FMNIST_KERNELS``); then
+    the arithmetic in force here is read, and without runs of it the error names those found.
+    """
+    from . import kernels
     from .results import load_cached
+    from .study import CONTROLS, READINGS
 
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder of cached runs")
-    found: dict[tuple[str, int], Result] = {}
+    names = {*STUDY, *CONTROLS, *READINGS}
+    by_kernels: dict[str, dict[tuple[str, int], Result]] = {}
     for entry in sorted(folder.glob("*.json")):
         result = load_cached(entry)
-        if result is not None:
-            found.setdefault((result.experiment.name, result.seed), result)
-    if not found:
+        if result is not None and result.experiment.name in names:
+            arithmetic = result.versions.get("cpu_kernels", result.device)
+            by_kernels.setdefault(arithmetic, {}).setdefault(
+                (result.experiment.name, result.seed), result)
+    if not by_kernels:
         inside = [m for m in ("full", "quick") if (folder / m).is_dir()]
         hint = f"; pass {folder / inside[0]}" if inside else ""
-        raise ValueError(f"{folder} holds no complete cached run{hint}")
+        raise ValueError(f"{folder} holds no complete cached run of the study{hint}")
+    if len(by_kernels) == 1:
+        found = next(iter(by_kernels.values()))
+    elif kernels.in_force() in by_kernels:
+        found = by_kernels[kernels.in_force()]
+    else:
+        raise ValueError(f"{folder} holds runs of {len(by_kernels)} CPU arithmetics "
+                         f"({'; '.join(sorted(by_kernels))}) and none of this process's "
+                         f"({kernels.in_force()}): set FMNIST_KERNELS to the one to read")
     check_same_mode(list(found.values()))
     return split_readings(found.values())
 
@@ -364,26 +414,45 @@ def compare_folders(a: str | Path, b: str | Path) -> list[tuple[str, str, str]]:
             for k in [*ca, *(k for k in cb if k not in ca)] if ca.get(k) != cb.get(k)]
 
 
+def status_in(folder: str | Path) -> dict[str, str]:
+    """Each finding's replication in one cache: "yes", "fragile" or "needs more seeds"."""
+    return {r["finding"]: r["replicated"] for r in replication(*load_folder(folder))}
+
+
 def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) -> int:
+    """``python -m fmnist_helpers.findings --compare DIR_A DIR_B``; exit status 1 when a
+    finding differs that is not marked fragile in both caches (the report stated it as firm,
+    or could not check it), 0 otherwise."""
     parser = argparse.ArgumentParser(
         prog="python -m fmnist_helpers.findings",
         description="Compare the findings of two result caches (two machines' results/full, "
-                    "say): every verdict and lesson that differs between them.")
+                    "say): every verdict and lesson that differs between them, and whether "
+                    "each cache marked it fragile. Exit status 1 when a finding that is not "
+                    "fragile in both differs.")
     parser.add_argument("--compare", nargs=2, metavar=("DIR_A", "DIR_B"), required=True)
     args = parser.parse_args(argv)
     a, b = args.compare
+    held = []
     for name, folder in (("A", a), ("B", b)):
         results, readings = load_folder(folder)
-        seeds = sorted({r.seed for r in results})
-        out(f"{name}: {folder}: {len(results) + len(readings)} runs, {seeds_text(seeds)}")
+        held.append(sorted({r.seed for r in results}))
+        out(f"{name}: {folder}: {len(results) + len(readings)} runs, {seeds_text(held[-1])}")
+    if held[0] != held[1]:
+        out("The caches hold other seeds: a claim supported on more seeds and not on fewer is "
+            "the seeds' count speaking, not a contradiction.")
     differ = compare_folders(a, b)
     if not differ:
         out("Every verdict and lesson is the same in both caches.")
         return 0
-    out(f"{len(differ)} verdicts and lessons differ:")
+    status = status_in(a), status_in(b)
+    firm = [f for f, _, _ in differ if any(s.get(f) != "fragile" for s in status)]
+    out(f"{len(differ)} findings differ; "
+        + (f"{len(firm)} of them not marked fragile in both caches:" if firm else
+           "each is marked fragile in both caches:"))
     for finding, in_a, in_b in differ:
-        out(f"- {finding}\n    A: {in_a}\n    B: {in_b}")
-    return 1
+        marks = (f"[A: {status[0].get(finding, '-')}, B: {status[1].get(finding, '-')}]")
+        out(f"- {finding} {marks}\n    A: {in_a}\n    B: {in_b}")
+    return 1 if firm else 0
 
 
 if __name__ == "__main__":

@@ -235,10 +235,29 @@ def test_replication_with_10_seeds_and_in_quick_mode():
     rows = findings.replication(every_model(10))
     assert rows[0]["first label"] == "seeds 0-4" and rows[0]["second label"] == "seeds 5-9"
     claims = {r["finding"]: r for r in rows}
-    assert claims["claim: The deeper network has lower test accuracy"]["all"] == "supported"
+    deeper = claims["claim: The deeper network has lower test accuracy"]
+    assert deeper["all"] == "supported (the claim's way)"
+    # each set of 5 points the same way, though Holm over the family asks more than 5 seeds
+    assert deeper["first"].endswith("(the claim's way)") and deeper["replicated"] == "yes"
     two = every_model(2)
     assert {r["replicated"] for r in findings.replication(two)} == {"needs more seeds"}
     assert findings.replication_note(two).startswith("Replication needs more seeds")
+
+
+def test_a_claims_replication_asks_each_set_to_point_its_way():
+    rule = findings._claim_row  # (verdict on all seeds, each set's verdict, the three ways)
+    way, against = "the claim's way", "against the claim"
+    held = rule("supported", ("not supported", "supported"), [way, way, way])
+    assert held["replicated"] == "yes" and held["all"] == "supported (the claim's way)"
+    assert held["first"] == "not supported (the claim's way)"
+    assert rule("supported", ("not supported",) * 2, [way, way, against])["replicated"] == \
+        "fragile"  # the second set's estimate points the other way
+    assert rule("supported", ("contradicted", "supported"), [way, way, way])["replicated"] == \
+        "fragile"
+    assert rule("not supported", ("not supported",) * 2, [way, against, way])["replicated"] == \
+        "yes"  # a verdict that states nothing, and neither set states anything
+    assert rule("not supported", ("supported", "not supported"),
+                [way, way, way])["replicated"] == "fragile"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,8 +289,12 @@ def test_findings_compare_two_quick_caches(tmp_path, monkeypatch):
     assert lines[1].startswith(f"B: {b}: 6 runs, seeds 2-3")
     assert rc == (1 if differ else 0)
     text = "\n".join(lines)
+    status = findings.status_in(a), findings.status_in(b)
+    assert set(status[0].values()) == {"needs more seeds"}  # 1 seed per set: nothing is fragile
     for finding, in_a, in_b in differ:
-        assert f"- {finding}\n    A: {in_a}\n    B: {in_b}" in text
+        assert (f"- {finding} [A: needs more seeds, B: needs more seeds]\n    A: {in_a}\n"
+                f"    B: {in_b}") in text
+    assert "other seeds" in text  # 0-1 against 2-3
     keys = set(findings.conclusions(*findings.load_folder(a)))
     assert {"row `wide`", "row `deeper`", "lesson: ranking",
             "claim: The deeper network has lower test accuracy"} <= keys
@@ -281,3 +304,24 @@ def test_findings_compare_two_quick_caches(tmp_path, monkeypatch):
                           env={**os.environ, "FMNIST_PROGRESS": "0"}, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Every verdict and lesson is the same in both caches." in done.stdout
+
+
+def test_a_cache_of_two_arithmetics_is_read_in_this_ones(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    a = quick_cache(tmp_path / "a", (0, 1), monkeypatch)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(a, mixed)
+    entries = sorted(mixed.glob("*.json"))
+    first = json.loads(entries[0].read_text())
+    first["versions"]["cpu_kernels"] = "other: AVX512 kernels, MKL_CBWR=unset"
+    entries[0].write_text(json.dumps(first))
+    results, _ = findings.load_folder(mixed)  # this process's arithmetic: the other entries
+    assert len(results) == len(entries) - 1
+    for entry in entries[1:]:
+        d = json.loads(entry.read_text())
+        d["versions"]["cpu_kernels"] = "third: SSE kernels"
+        entry.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="2 CPU arithmetics.*set FMNIST_KERNELS"):
+        findings.load_folder(mixed)
