@@ -279,12 +279,31 @@ def _claim_row(said: str, sets: tuple[str, str], ways: list[str]) -> dict:
             "second": second, "replicated": "yes" if held else "fragile"}
 
 
+_LAST: list = [None, None]  # the last replication's runs and rows (see replication())
+
+
 def replication(results: Iterable[Result], readings: Iterable[Result] = ()) -> list[dict]:
     """Each finding on all seeds and on the two seed sets: replicated "yes", "fragile", or
-    "needs more seeds" when a set has fewer than :data:`NEEDS` seeds."""
+    "needs more seeds" when a set has fewer than :data:`NEEDS` seeds.
+
+    The headline, the verdict table, the lessons and the replication table each ask for it on
+    the same runs; the last answer is kept (with the runs themselves, so that their identities
+    stay theirs) and given again for the same run objects: computing it takes seconds.
+    """
     results, readings = list(results), list(readings)
     if not results:
         return []
+    key = [*results, None, *readings]
+    if _LAST[0] is not None and len(_LAST[0]) == len(key) and all(
+            x is y for x, y in zip(_LAST[0], key, strict=True)):
+        return [dict(row) for row in _LAST[1]]
+    rows = _replication(results, readings)
+    _LAST[:] = [key, rows]
+    return [dict(row) for row in rows]
+
+
+def _replication(results: list[Result], readings: list[Result]) -> list[dict]:
+    """:func:`replication`, computed."""
     first, second = seed_sets(r.seed for r in results)
     whole = conclusions(results, readings)
     enough = min(len(first), len(second)) >= NEEDS

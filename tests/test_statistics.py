@@ -325,3 +325,15 @@ def test_a_cache_of_two_arithmetics_is_read_in_this_ones(tmp_path, monkeypatch):
         entry.write_text(json.dumps(d))
     with pytest.raises(ValueError, match="2 CPU arithmetics.*set FMNIST_KERNELS"):
         findings.load_folder(mixed)
+
+
+def test_replication_is_computed_once_for_the_same_runs(monkeypatch):
+    results = every_model(5)
+    first = findings.replication(results)
+    calls = []
+    monkeypatch.setattr(findings, "_replication", lambda *a: calls.append(a) or [])
+    first[0]["replicated"] = "changed by a caller"
+    again = findings.replication(list(results))  # a new list of the same runs: kept
+    assert not calls and again[0]["replicated"] != "changed by a caller"
+    findings.replication(every_model(5))  # other runs: computed
+    assert len(calls) == 1
