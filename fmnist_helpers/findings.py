@@ -247,6 +247,14 @@ def rank_replicated(said: str, first: str, second: str) -> bool:
     return not any(reversed_in(whole, _numbered(part)) for part in (first, second))
 
 
+def rank_agrees(a: str, b: str) -> bool:
+    """Two rankings agree when neither orders two names against the other; one may tell
+    apart what the other leaves in a group."""
+    from .ranking import reversed_in
+
+    return not (reversed_in(_numbered(a), _numbered(b)) or reversed_in(_numbered(b), _numbered(a)))
+
+
 def _split(runs: list[Result], seeds: Iterable[int]) -> list[Result]:
     keep = set(seeds)
     return [r for r in runs if r.seed in keep]
@@ -464,13 +472,21 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         out("Every verdict and lesson is the same in both caches.")
         return 0
     status = status_in(a), status_in(b)
+    regrouped = [d for d in differ if d[0].startswith("rank: ") and rank_agrees(d[1], d[2])]
+    differ = [d for d in differ if d not in regrouped]
     firm = [f for f, _, _ in differ if any(s.get(f) != "fragile" for s in status)]
-    out(f"{len(differ)} findings differ; "
-        + (f"{len(firm)} of them not marked fragile in both caches:" if firm else
-           "each is marked fragile in both caches:"))
+    if differ:
+        out(f"{len(differ)} findings differ; "
+            + (f"{len(firm)} of them not marked fragile in both caches:" if firm else
+               "each is marked fragile in both caches:"))
     for finding, in_a, in_b in differ:
         marks = (f"[A: {status[0].get(finding, '-')}, B: {status[1].get(finding, '-')}]")
         out(f"- {finding} {marks}\n    A: {in_a}\n    B: {in_b}")
+    if regrouped:
+        out(f"{len(regrouped)} rankings group their items otherwise, no order reversed (one "
+            "cache tells apart what the other leaves in a group):")
+    for finding, in_a, in_b in regrouped:
+        out(f"- {finding}\n    A: {in_a}\n    B: {in_b}")
     return 1 if firm else 0
 
 

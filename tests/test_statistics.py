@@ -292,6 +292,9 @@ def test_findings_compare_two_quick_caches(tmp_path, monkeypatch):
     status = findings.status_in(a), findings.status_in(b)
     assert set(status[0].values()) == {"needs more seeds"}  # 1 seed per set: nothing is fragile
     for finding, in_a, in_b in differ:
+        if finding.startswith("rank: ") and findings.rank_agrees(in_a, in_b):  # regrouped
+            assert f"- {finding}\n    A: {in_a}\n    B: {in_b}" in text
+            continue
         assert (f"- {finding} [A: needs more seeds, B: needs more seeds]\n    A: {in_a}\n"
                 f"    B: {in_b}") in text
     assert "other seeds" in text  # 0-1 against 2-3
@@ -337,3 +340,10 @@ def test_replication_is_computed_once_for_the_same_runs(monkeypatch):
     assert not calls and again[0]["replicated"] != "changed by a caller"
     findings.replication(every_model(5))  # other runs: computed
     assert len(calls) == 1
+
+
+def test_rankings_agree_unless_an_order_is_reversed():
+    assert findings.rank_agrees("{Trouser} > {Bag} > {Sandal, Sneaker}",
+                                "{Trouser} > {Bag, Sandal}")
+    assert not findings.rank_agrees("{Trouser} > {Bag}", "{Bag} > {Trouser}")
+    assert findings.rank_agrees("best {wide}; worst {deeper, l1}", "best {wide}; worst {deeper}")
