@@ -247,6 +247,14 @@ def rank_replicated(said: str, first: str, second: str) -> bool:
     return not any(reversed_in(whole, _numbered(part)) for part in (first, second))
 
 
+def _braced(best_worst: str) -> str:
+    """The ranking lesson's "best: a; worst: b, c" as a ranking, "best {a}; worst {b, c}"."""
+    if not best_worst.startswith("best: ") or "; worst: " not in best_worst:
+        return "-"
+    best, worst = best_worst.removeprefix("best: ").split("; worst: ")
+    return f"best {{{best}}}; worst {{{worst}}}"
+
+
 def rank_agrees(a: str, b: str) -> bool:
     """Two rankings agree when neither orders two names against the other; one may tell
     apart what the other leaves in a group."""
@@ -329,8 +337,12 @@ def _replication(results: list[Result], readings: list[Result]) -> list[dict]:
                                   [w.get(finding, "-") for w in ways]))
         elif enough:
             row["first"], row["second"] = a.get(finding, "-"), b.get(finding, "-")
-            same = (rank_replicated(said, row["first"], row["second"])
-                    if finding.startswith("rank: ") else said == row["first"] == row["second"])
+            if finding.startswith("rank: "):
+                same = rank_replicated(said, row["first"], row["second"])
+            elif finding == "lesson: ranking":  # "best: a; worst: b, c", the same rule
+                same = rank_replicated(*map(_braced, (said, row["first"], row["second"])))
+            else:
+                same = said == row["first"] == row["second"]
             row["replicated"] = "yes" if same else "fragile"
         else:
             row["first"] = row["second"] = "-"
@@ -472,7 +484,8 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], None] = print) 
         out("Every verdict and lesson is the same in both caches.")
         return 0
     status = status_in(a), status_in(b)
-    regrouped = [d for d in differ if d[0].startswith("rank: ") and rank_agrees(d[1], d[2])]
+    regrouped = [d for d in differ if (d[0].startswith("rank: ") and rank_agrees(d[1], d[2]))
+                 or (d[0] == "lesson: ranking" and rank_agrees(_braced(d[1]), _braced(d[2])))]
     differ = [d for d in differ if d not in regrouped]
     firm = [f for f, _, _ in differ if any(s.get(f) != "fragile" for s in status)]
     if differ:

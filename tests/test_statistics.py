@@ -347,3 +347,13 @@ def test_rankings_agree_unless_an_order_is_reversed():
                                 "{Trouser} > {Bag, Sandal}")
     assert not findings.rank_agrees("{Trouser} > {Bag}", "{Bag} > {Trouser}")
     assert findings.rank_agrees("best {wide}; worst {deeper, l1}", "best {wide}; worst {deeper}")
+
+
+def test_the_ranking_lesson_replicates_where_no_set_reverses_it():
+    assert findings._braced("best: wide; worst: deeper, l1") == "best {wide}; worst {deeper, l1}"
+    assert findings._braced("no ranking") == "-"
+    merged = "best: deeper, l1, wide; worst: deeper, l1, wide"  # 2 seeds tell nothing apart
+    said = "best: wide; worst: deeper, l1"
+    assert findings.rank_replicated(*map(findings._braced, (said, merged, said)))
+    assert not findings.rank_replicated(*map(findings._braced, (
+        said, "best: deeper; worst: wide", said)))
