@@ -130,6 +130,9 @@ def section_item(title: str, page: str, notebook: str, status: str, seconds: flo
     if status == "ok":
         return (f'<li><a href="{page}">{name}</a> <span class="muted">({seconds:.0f} s; '
                 f'<a href="notebooks/{notebook}">notebook</a>)</span></li>')
+    if status == "earlier" and page_exists:  # not executed this time (--only): kept
+        return (f'<li><a href="{page}">{name}</a> <span class="muted">(from an earlier run; '
+                f'<a href="notebooks/{notebook}">notebook</a>)</span></li>')
     if status == "failed":
         link = f'<a href="{page}">{name}</a>' if page_exists else name
         return f'<li>{link} <span class="failed">failed: {html.escape(error)}</span></li>'

@@ -55,7 +55,8 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 
 @dataclass
 class NotebookRun:
-    """How one notebook went: ``status`` is "ok", "failed", "interrupted" or "not run"."""
+    """How one notebook went: ``status`` is "ok", "failed", "interrupted", "not run", or
+    "earlier" (not executed this time; its page is from an earlier run)."""
 
     path: Path
     title: str
@@ -105,6 +106,19 @@ def _save(nb, run: NotebookRun, out: Path) -> None:
 # The index: loaded from the results cache (nothing is trained), drawn by pages.index_page
 # ---------------------------------------------------------------------------------------------
 
+def _with_earlier_pages(out: Path, runs: list[NotebookRun]) -> list[NotebookRun]:
+    """``runs`` and, in reading order among them, the other notebooks of their folder whose
+    page an earlier run left in ``out`` (``--only`` executes a few; the index keeps the rest)."""
+    if not runs:
+        return runs
+    mine = {run.path for run in runs}
+    others = [p for p in find_notebooks(runs[0].path.parent)
+              if p not in mine and (out / (p.stem + ".html")).exists()]
+    earlier = [NotebookRun(p, notebook_title(nbformat.read(p, as_version=4)), "earlier")
+               for p in others]
+    return sorted([*runs, *earlier], key=lambda run: run.path.name)
+
+
 def write_index(out: Path, runs: list[NotebookRun], config: Settings) -> Path:
     """``OUT/index.html`` (and ``OUT/explorer.html`` when the grid's runs are cached): the mode,
     the findings, links to every section, the explorer, the summary table. Reads the results
@@ -118,9 +132,10 @@ def write_index(out: Path, runs: list[NotebookRun], config: Settings) -> Path:
     grid = cached_grid_results(config)
     if grid:
         write_explorer(out / "explorer.html", grid, back_link="index.html")
+    runs = _with_earlier_pages(out, runs)
     items = [section_item(run.title or run.path.stem, run.page, run.path.name, run.status,
                           run.seconds, run.error, (out / run.page).exists()) for run in runs]
-    missing = [run.path.name for run in runs if run.status != "ok"]
+    missing = [run.path.name for run in runs if run.status not in ("ok", "earlier")]
     return write_text_atomic(out / "index.html", index_page(config, items, missing, found,
                                                             table, index_section(grid)))
 

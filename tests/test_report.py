@@ -115,6 +115,22 @@ def test_failure_names_notebook_and_cell_and_keeps_earlier_output(tmp_path, caps
     assert "2 of 3 pages are missing or incomplete: 01_broken.ipynb, 02_later.ipynb" in index
 
 
+def test_only_keeps_the_other_pages_in_the_index(tmp_path):
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "00_first.ipynb", "print('first')")
+    _notebook(src / "01_second.ipynb", "print('second')")
+    _notebook(src / "02_never.ipynb", "print('never run')")
+    out = tmp_path / "out"
+    for only in ("00", "01"):  # two runs of --only: the index links both pages
+        assert report.main(["--quick", "--no-train", "--notebooks", str(src), "--out", str(out),
+                            "--only", only]) == 0
+    index = (out / "index.html").read_text()
+    assert 'href="00_first.html"' in index and "from an earlier run" in index
+    assert 'href="01_second.html"' in index and "02_never" not in index  # never built: absent
+    assert "missing" not in index
+
+
 def test_ctrl_c_keeps_finished_pages_and_the_index_names_the_missing(tmp_path, monkeypatch,
                                                                      capsys):
     src = tmp_path / "notebooks"
