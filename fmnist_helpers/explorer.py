@@ -170,6 +170,8 @@ def explorer_figure(results: Sequence[Result]):
     points = points_of(results)
     values = _axis_values(points)
     start = (3, 10, 0.0, False) if (3, 10, 0.0, False) in points else next(iter(points))
+    several = any(len(point.runs) > 1 for point in points.values())
+    over = " (mean of the seeds)" if several else ""  # one seed per point: its own curve
     drops = values["dropout"]
     n = len(drops)
     fig = make_subplots(
@@ -194,7 +196,7 @@ def explorer_figure(results: Sequence[Result]):
                     row=1, col=col)
                 fig.add_trace(go.Scatter(
                     x=epochs, y=mean, mode="lines+markers", line={"color": COLORS[split]},
-                    name=f"{split} (mean of the seeds)", legendgroup=split,
+                    name=f"{split}{over}", legendgroup=split,
                     showlegend=col == 1, meta={"point": point.key, "role": column},
                     hovertemplate=f"{split} {metric}, epoch %{{x}}: %{{y:.4f}}<extra></extra>",
                     visible=shown), row=1, col=col)
@@ -235,9 +237,10 @@ def _add_heatmaps(fig, points: dict[tuple, Point], values: dict[str, list]) -> N
             x=[str(w) for w in values["width"]], y=[str(d) for d in values["depth"]], z=z,
             text=text, customdata=notes, texttemplate="%{text}", coloraxis="coloraxis",
             meta={"heatmap": value_key("dropout", p)}, name=f"dropout {p:g}",
-            hovertemplate="depth %{y}, width %{x}: test accuracy %{z:.3f} (mean of the seeds "
-                          "that did not collapse)"
-                          "<br>%{customdata}<br>click to show its curves<extra></extra>"),
+            hovertemplate="depth %{y}, width %{x}: test accuracy %{z:.3f}"
+                          + (" (mean of the seeds that did not collapse)"
+                             if any(len(q.runs) > 1 for q in points.values()) else "")
+                          + "<br>%{customdata}<br>click to show its curves<extra></extra>"),
             row=2, col=2 * k + 1)
 
 
@@ -324,10 +327,11 @@ a {{ color: #0b62c4; }} .muted {{ color: #666; }}</style></head>
 learning rate 0.1, batches of 32, {epochs} epochs), {seeds} each: {runs} runs. Move the
 sliders (or click a cell of a heat map) to show one setting (the page's address follows, so a
 link opens the same setting): its loss and accuracy after each
-epoch, train in blue and test in orange, the line the mean of the seeds and the shaded band
-the range between them, and its final numbers in the heading; the loss axis is scaled to the
-setting shown. A seed that collapsed to chance is reported apart, as in the report: it is named
-in the heading and left out of the means (heat maps, heading and table). Train loss is
+epoch, train in blue and test in orange (with several seeds, the line their mean and the
+shaded band the range between them), and its final numbers in the heading; the loss axis is
+scaled to the setting shown. A seed that collapsed to chance is reported apart, as in the
+report: it is named in the heading and left out of the means (heat maps, heading and table),
+unless every seed of the setting collapsed. Train loss is
 averaged while the epoch trains; train accuracy is measured after it. The heat maps give the
 final test accuracy of every setting, the study's own models named on them.</p>
 {figure}

@@ -262,11 +262,11 @@ class Point:
                               self.mean("train_acc"))
         if test is None:
             return head + "<br>no seed finished an epoch (diverged)"
-        seeds = ", ".join(str(r.seed) for r in self.runs)
-        spread = f"seeds {min(tests):.3f} to {max(tests):.3f}" if len(tests) > 1 else \
-            "one seed"
-        return (f"{head}<br>test accuracy <b>{test:.3f}</b> ({spread}) · train accuracy "
-                f"{train:.3f} · {self.runs[0].n_params:,} parameters · seeds {seeds}, "
+        seeds = ("seeds " if len(self.runs) > 1 else "seed ") + ", ".join(
+            str(r.seed) for r in self.runs)
+        spread = f" (seeds {min(tests):.3f} to {max(tests):.3f})" if len(tests) > 1 else ""
+        return (f"{head}<br>test accuracy <b>{test:.3f}</b>{spread} · train accuracy "
+                f"{train:.3f} · {self.runs[0].n_params:,} parameters · {seeds}, "
                 f"{self.runs[0].epochs_trained} epochs{self.collapse_note()}")
 
 
