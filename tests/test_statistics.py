@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from fmnist_helpers import analysis, discuss, findings, seeds
+from fmnist_helpers import analysis, discuss, findings, replication, seeds
 from fmnist_helpers.engine import History
 from fmnist_helpers.results import Result
 from fmnist_helpers.settings import settings
@@ -245,7 +245,7 @@ def test_replication_with_10_seeds_and_in_quick_mode():
 
 
 def test_a_claims_replication_asks_each_set_to_point_its_way():
-    rule = findings._claim_row  # (verdict on all seeds, each set's verdict, the three ways)
+    rule = replication._claim_row  # (verdict on all seeds, each set's verdict, the three ways)
     way, against = "the claim's way", "against the claim"
     held = rule("supported", ("not supported", "supported"), [way, way, way])
     assert held["replicated"] == "yes" and held["all"] == "supported (the claim's way)"
@@ -334,7 +334,7 @@ def test_replication_is_computed_once_for_the_same_runs(monkeypatch):
     results = every_model(5)
     first = findings.replication(results)
     calls = []
-    monkeypatch.setattr(findings, "_replication", lambda *a: calls.append(a) or [])
+    monkeypatch.setattr(replication, "_replication", lambda *a: calls.append(a) or [])
     first[0]["replicated"] = "changed by a caller"
     again = findings.replication(list(results))  # a new list of the same runs: kept
     assert not calls and again[0]["replicated"] != "changed by a caller"
