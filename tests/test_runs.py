@@ -301,7 +301,7 @@ def test_unknown_experiment_names_list_the_known_ones():
 
 
 def test_fmnist_seeds_sets_the_seeds_per_experiment_and_refuses_nonsense(monkeypatch):
-    from fmnist_helpers.findings import seed_sets
+    from fmnist_helpers.seeds import seed_sets
 
     monkeypatch.setenv("FMNIST_SEEDS", "10")
     config = settings(quick=False)
