@@ -168,8 +168,8 @@ def train_everything(config: Settings) -> None:
           f"{grid}) in {time.perf_counter() - start:.0f} s", flush=True)
 
 
-# the longest notebooks, longest first (docs/speed.md: 01 34 s, 02 26 s, 08 25 s, the playground
-# 23 s, the others 11-19 s), so that none of them starts last and runs alone at the end
+# the longest notebooks, roughly longest first (their times: docs/speed.md), so that none of
+# them starts last and runs alone at the end
 STARTS_FIRST = ("01_depth", "02_width", "08_results", "09_playground")
 
 
