@@ -97,12 +97,7 @@ def rank_replicated(said: str, first: str, second: str) -> bool:
     (:func:`fmnist_helpers.ranking.reversed_in`): a set that merges groups, having fewer seeds
     to tell them apart, orders nothing and reverses nothing; the sentences' *fragile* mark
     (:func:`fmnist_helpers.ranking.fragile`) follows the same rule."""
-    from .ranking import reversed_in
-
-    if "-" in (first, second):
-        return False
-    whole = _numbered(said)
-    return not any(reversed_in(whole, _numbered(part)) for part in (first, second))
+    return "-" not in (first, second) and rank_agrees(said, first) and rank_agrees(said, second)
 
 
 def _braced(best_worst: str) -> str:
@@ -114,11 +109,11 @@ def _braced(best_worst: str) -> str:
 
 
 def rank_agrees(a: str, b: str) -> bool:
-    """Two rankings agree when neither orders two names against the other; one may tell
-    apart what the other leaves in a group."""
+    """Two rankings agree when neither orders two names against the other (a reversal either
+    way is the same pair); one may tell apart what the other leaves in a group."""
     from .ranking import reversed_in
 
-    return not (reversed_in(_numbered(a), _numbered(b)) or reversed_in(_numbered(b), _numbered(a)))
+    return not reversed_in(_numbered(a), _numbered(b))
 
 
 def _split(runs: list[Result], seeds: Iterable[int]) -> list[Result]:
