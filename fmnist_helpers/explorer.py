@@ -170,8 +170,7 @@ def explorer_figure(results: Sequence[Result]):
     points = points_of(results)
     values = _axis_values(points)
     start = (3, 10, 0.0, False) if (3, 10, 0.0, False) in points else next(iter(points))
-    several = any(len(point.runs) > 1 for point in points.values())
-    over = " (mean of the seeds)" if several else ""  # one seed per point: its own curve
+    over = " (mean of the seeds)" if _several_seeds(points) else ""  # one seed: its own curve
     drops = values["dropout"]
     n = len(drops)
     fig = make_subplots(
@@ -213,6 +212,11 @@ def explorer_figure(results: Sequence[Result]):
     return fig
 
 
+def _several_seeds(points: dict[tuple, Point]) -> bool:
+    """Whether any setting has more than one seed (a mean to speak of)."""
+    return any(len(point.runs) > 1 for point in points.values())
+
+
 def _add_heatmaps(fig, points: dict[tuple, Point], values: dict[str, list]) -> None:
     """A heat map of final test accuracy (depth x width) per dropout rate, without batch norm;
     a cell that is one of the study's models carries its name (and the study's number on
@@ -239,7 +243,7 @@ def _add_heatmaps(fig, points: dict[tuple, Point], values: dict[str, list]) -> N
             meta={"heatmap": value_key("dropout", p)}, name=f"dropout {p:g}",
             hovertemplate="depth %{y}, width %{x}: test accuracy %{z:.3f}"
                           + (" (mean of the seeds that did not collapse)"
-                             if any(len(q.runs) > 1 for q in points.values()) else "")
+                             if _several_seeds(points) else "")
                           + "<br>%{customdata}<br>click to show its curves<extra></extra>"),
             row=2, col=2 * k + 1)
 
